@@ -1,0 +1,73 @@
+/* ghostswap: device configuration, parsed from KEY=VALUE pairs.
+ *
+ * One parser serves every front end (the nbdkit plugin, ghostswapd), so the
+ * keys, their defaults and their error messages are the same everywhere.
+ */
+#ifndef GHOSTSWAP_CONFIG_H
+#define GHOSTSWAP_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define GS_SLOT_SIZE 4096u
+
+/* Largest device: the largest whole number of slots below 2^63 (NBD's
+ * export size is a signed 64-bit number). */
+#define GS_MAX_SIZE ((uint64_t) INT64_MAX - (uint64_t) INT64_MAX % GS_SLOT_SIZE)
+
+struct gs_config {
+  uint64_t size;              /* device size in bytes, a multiple of 4096 */
+  uint64_t ram_limit;         /* cap on RAM pool bytes, > 0 */
+  int compression_level;      /* zstd level */
+  unsigned compact_threshold; /* pool fragmentation (percent) that starts compaction */
+};
+
+/* A description of every key, one "key=VALUE  text" line each, for --help. */
+extern const char gs_config_help[];
+
+/* gs_config_init - fill @cfg with the documented defaults.
+ *
+ * The default size is twice the machine's physical memory rounded up to a
+ * GiB, the default ram-limit half of it (see docs/nbdkit-ghostswap-plugin.pod).
+ *
+ * Context: any.
+ * Return: nothing.
+ */
+void gs_config_init (struct gs_config *cfg);
+
+/* gs_config_set - parse one KEY=VALUE pair into @cfg.
+ *
+ * On error a one-line message naming the key is written to @err (at most
+ * @errlen bytes, NUL-terminated) and @cfg is unchanged.
+ *
+ * Context: any.
+ * Return: 0, -ENOENT for an unknown key, -EINVAL for a bad value.
+ */
+int gs_config_set (struct gs_config *cfg, const char *key, const char *value,
+                   char *err, size_t errlen);
+
+/* gs_config_check - check relations between keys once all are set.
+ *
+ * Context: any.
+ * Return: 0 or -EINVAL with a message in @err.
+ */
+int gs_config_check (const struct gs_config *cfg, char *err, size_t errlen);
+
+/* gs_parse_size - parse a byte count with an optional suffix
+ * (b, k/K, M, G, T, P, E: powers of 1024; "KiB"/"KB"-style tails accepted).
+ *
+ * Context: any.
+ * Return: 0 and *@out set, -EINVAL for a malformed string, -ERANGE if the
+ * value does not fit in 63 bits.
+ */
+int gs_parse_size (const char *str, uint64_t *out);
+
+/* gs_format_size - write @bytes in the largest exact binary unit ("2G",
+ * "4096") into @buf.
+ *
+ * Context: any.
+ * Return: @buf.
+ */
+char *gs_format_size (uint64_t bytes, char *buf, size_t buflen);
+
+#endif /* GHOSTSWAP_CONFIG_H */

@@ -1,0 +1,53 @@
+/* ghostswap: statistics kept by the engine. */
+#ifndef GHOSTSWAP_STATS_H
+#define GHOSTSWAP_STATS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct gs_stats {
+  /* Geometry. */
+  uint64_t size;                /* device size in bytes */
+  uint64_t slots;               /* size / 4096 */
+  uint64_t ram_limit;           /* bytes */
+
+  /* Slots by state (empty = slots - same - ram). */
+  uint64_t slots_empty;
+  uint64_t slots_same;          /* same-filled, inline or via the pattern table */
+  uint64_t slots_same_zero;     /* of which the pattern is zero */
+  uint64_t slots_ram;           /* compressed or raw objects in the RAM pool */
+  uint64_t slots_ram_raw;       /* of which stored raw (incompressible) */
+
+  /* Data. */
+  uint64_t stored_bytes;        /* logical bytes held in RAM objects: slots_ram * 4096 */
+  uint64_t compressed_bytes;    /* exact object payload bytes (zstd frames, raw pages) */
+  uint64_t pool_bytes;          /* memory held by the RAM pool's slabs */
+  uint64_t pool_used_bytes;     /* bytes of slab space in live objects (size-class rounded) */
+  double pool_fragmentation;    /* 1 - pool_used_bytes / pool_bytes (0 when empty) */
+  double compression_ratio;     /* (stored_bytes) / (pool_bytes + metadata_bytes), 0 when empty */
+
+  /* Metadata: table nodes, cluster entry arrays, slab descriptors and
+   * reverse maps (back-pointers), the pattern table. */
+  uint64_t metadata_bytes;
+  uint64_t clusters;            /* allocated clusters */
+  uint64_t slabs;               /* allocated pool slabs */
+  uint64_t compactions;         /* compaction passes that moved something */
+  uint64_t objects_moved;       /* objects relocated by compaction */
+
+  /* Request counters. */
+  uint64_t reads, writes, trims, zeroes, flushes, caches, extents;
+  uint64_t bytes_read, bytes_written;
+  uint64_t errors;              /* requests that returned an error */
+  uint64_t enospc;              /* of which for want of RAM */
+};
+
+/* gs_stats_format - write @st as "key value" lines, one per figure, in a
+ * fixed order (the format the plugin logs and the control socket builds
+ * on).
+ *
+ * Context: any.
+ * Return: the number of bytes needed (as snprintf).
+ */
+int gs_stats_format (const struct gs_stats *st, char *buf, size_t buflen);
+
+#endif /* GHOSTSWAP_STATS_H */
