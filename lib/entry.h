@@ -12,10 +12,10 @@
  * +-----------------------------------------------------------+---+--+-----+
  * |      0       |   pattern table index (32 bits)            | 1 |A | 001 | SAME, wide
  * +-----------------------------------------------------------+---+--+-----+
- *  63                                     16 15              4   3  2   0
- * +----------------------------------------+------------------+--+-----+
- * |   slab descriptor address >> 4 (48)    | object index (12)|A | 010 | RAM
- * +----------------------------------------+------------------+--+-----+
+ *  63                                  21 20                4   3  2   0
+ * +-------------------------------------+--------------------+--+-----+
+ * |  pool segment address >> 5 (43)     | object offset (17) |A | 010 | RAM
+ * +-------------------------------------+--------------------+--+-----+
  *  63                                12 11           4   3  2   0
  * +------------------------------------+--------------+--+-----+
  * |     physical slot (52 bits)        | backing (8)  |A | 011 | BACKING
@@ -26,8 +26,9 @@
  * from 59 bits (zero, all-ones, small numbers, most byte patterns) is held
  * inline; any other such page keeps its word in the device's pattern table
  * (lib/pattern.c) and the entry holds its index.  RAM objects live in the
- * pool (lib/pool.c); slab descriptors are 16-byte aligned user-space
- * addresses, which fit in 52 bits.  BACKING is reserved for the backing tier.
+ * pool (lib/pool.c): a 32-byte aligned segment below 2^48 (x86-64 and
+ * arm64 user space; the pool refuses others) and the object's byte offset
+ * in it.  BACKING is reserved for the backing tier.
  */
 #ifndef GHOSTSWAP_ENTRY_H
 #define GHOSTSWAP_ENTRY_H
@@ -51,12 +52,13 @@ typedef uint64_t gs_entry;
 #define GS_SAME_INDEX_SHIFT      5
 #define GS_SAME_INDEX_MASK       0xffffffffull
 
-#define GS_RAM_INDEX_SHIFT       4
-#define GS_RAM_INDEX_BITS        12
-#define GS_RAM_INDEX_MASK        ((1ull << GS_RAM_INDEX_BITS) - 1)
-#define GS_RAM_SLAB_SHIFT        16
-#define GS_RAM_SLAB_ALIGN_SHIFT  4
-#define GS_RAM_MAX_OBJECTS       (1u << GS_RAM_INDEX_BITS)
+#define GS_RAM_OFFSET_SHIFT      4
+#define GS_RAM_OFFSET_BITS       17
+#define GS_RAM_OFFSET_MASK       ((1ull << GS_RAM_OFFSET_BITS) - 1)
+#define GS_RAM_SEGMENT_SHIFT     21
+#define GS_RAM_SEGMENT_ALIGN     32
+#define GS_RAM_SEGMENT_ALIGN_SHIFT 5
+#define GS_RAM_ADDRESS_LIMIT     (1ull << 48)
 
 #define GS_BACKING_ID_SHIFT      4
 #define GS_BACKING_ID_MASK       0xffull
@@ -66,10 +68,12 @@ typedef uint64_t gs_entry;
 _Static_assert (GS_SAME_PATTERN_SHIFT + GS_SAME_PATTERN_BITS == 64,
                 "inline pattern fills the entry");
 _Static_assert (GS_SAME_INDEX_SHIFT + 32 <= 64, "pattern index fits");
-_Static_assert (GS_RAM_INDEX_SHIFT + GS_RAM_INDEX_BITS == GS_RAM_SLAB_SHIFT,
+_Static_assert (GS_RAM_OFFSET_SHIFT + GS_RAM_OFFSET_BITS == GS_RAM_SEGMENT_SHIFT,
                 "RAM fields are contiguous");
-_Static_assert (64 - GS_RAM_SLAB_SHIFT + GS_RAM_SLAB_ALIGN_SHIFT >= 52,
-                "slab addresses up to 2^52 fit");
+_Static_assert ((1u << GS_RAM_SEGMENT_ALIGN_SHIFT) == GS_RAM_SEGMENT_ALIGN,
+                "segment alignment");
+_Static_assert (64 - GS_RAM_SEGMENT_SHIFT + GS_RAM_SEGMENT_ALIGN_SHIFT == 48,
+                "segment addresses below 2^48 fit");
 _Static_assert (GS_BACKING_PSLOT_SHIFT + GS_BACKING_PSLOT_BITS == 64,
                 "physical slot fills the entry");
 _Static_assert (sizeof (gs_entry) == 8, "one word per slot");
@@ -168,14 +172,14 @@ entry_is_zero (gs_entry e)
 
 /* --- RAM --- */
 
-struct gs_slab;
+struct gs_segment;
 
 static inline gs_entry
-ram_to_entry (const struct gs_slab *slab, unsigned index)
+ram_to_entry (const struct gs_segment *seg, uint32_t offset)
 {
-  uint64_t addr = (uint64_t) (uintptr_t) slab;
-  return ((addr >> GS_RAM_SLAB_ALIGN_SHIFT) << GS_RAM_SLAB_SHIFT)
-    | ((uint64_t) index << GS_RAM_INDEX_SHIFT) | GS_ENTRY_TAG_RAM;
+  uint64_t addr = (uint64_t) (uintptr_t) seg;
+  return ((addr >> GS_RAM_SEGMENT_ALIGN_SHIFT) << GS_RAM_SEGMENT_SHIFT)
+    | ((uint64_t) offset << GS_RAM_OFFSET_SHIFT) | GS_ENTRY_TAG_RAM;
 }
 
 static inline bool
@@ -184,17 +188,17 @@ entry_is_ram (gs_entry e)
   return entry_tag (e) == GS_ENTRY_TAG_RAM;
 }
 
-static inline struct gs_slab *
-entry_to_slab (gs_entry e)
+static inline struct gs_segment *
+entry_to_segment (gs_entry e)
 {
-  return (struct gs_slab *) (uintptr_t)
-    ((e >> GS_RAM_SLAB_SHIFT) << GS_RAM_SLAB_ALIGN_SHIFT);
+  return (struct gs_segment *) (uintptr_t)
+    ((e >> GS_RAM_SEGMENT_SHIFT) << GS_RAM_SEGMENT_ALIGN_SHIFT);
 }
 
-static inline unsigned
-entry_to_index (gs_entry e)
+static inline uint32_t
+entry_to_offset (gs_entry e)
 {
-  return (unsigned) ((e >> GS_RAM_INDEX_SHIFT) & GS_RAM_INDEX_MASK);
+  return (uint32_t) ((e >> GS_RAM_OFFSET_SHIFT) & GS_RAM_OFFSET_MASK);
 }
 
 /* --- backing (reserved for the backing tier) --- */

@@ -100,6 +100,12 @@ int gs_trim (struct gs_device *dev, uint32_t count, uint64_t offset);
  */
 int gs_flush (struct gs_device *dev);
 
+/* gs_cache - hint that @count bytes at @offset will be read soon.  Every
+ * page is in RAM, so there is nothing to do yet beyond checking the range.
+ * Context: any.  Return: 0 or -EINVAL outside the device.
+ */
+int gs_cache (struct gs_device *dev, uint32_t count, uint64_t offset);
+
 /* Called by gs_extents for each run, in order, with no gaps.
  * Return 0 to go on, non-zero to stop (gs_extents then returns it). */
 typedef int (*gs_extent_fn) (void *opaque, uint64_t offset, uint64_t length,

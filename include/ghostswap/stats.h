@@ -21,16 +21,20 @@ struct gs_stats {
   /* Data. */
   uint64_t stored_bytes;        /* logical bytes held in RAM objects: slots_ram * 4096 */
   uint64_t compressed_bytes;    /* exact object payload bytes (zstd frames, raw pages) */
-  uint64_t pool_bytes;          /* memory held by the RAM pool's slabs */
-  uint64_t pool_used_bytes;     /* bytes of slab space in live objects (size-class rounded) */
-  double pool_fragmentation;    /* 1 - pool_used_bytes / pool_bytes (0 when empty) */
-  double compression_ratio;     /* (stored_bytes) / (pool_bytes + metadata_bytes), 0 when empty */
+  uint64_t pool_bytes;          /* memory held by the RAM pool's segments */
+  uint64_t pool_live_bytes;     /* of which live objects, headers included */
+  uint64_t pool_garbage_bytes;  /* dead objects in sealed segments, for compaction */
+  double pool_fragmentation;    /* 1 - pool_live_bytes / pool_bytes (0 when empty) */
+  double compression_ratio;     /* stored_bytes / compressed_bytes (the codec alone) */
+  double memory_ratio;          /* bytes of non-empty slots / (pool_bytes +
+                                 * metadata_bytes): what RAM really buys */
 
-  /* Metadata: table nodes, cluster entry arrays, slab descriptors and
-   * reverse maps (back-pointers), the pattern table. */
+  /* Metadata: table nodes, cluster entry arrays, object headers (the
+   * reverse map), segment descriptors, the pattern table. */
   uint64_t metadata_bytes;
-  uint64_t clusters;            /* allocated clusters */
-  uint64_t slabs;               /* allocated pool slabs */
+  double metadata_per_ram_slot; /* metadata_bytes / slots_ram (0 when none) */
+  uint64_t clusters;            /* clusters with an entry array */
+  uint64_t segments;            /* pool segments */
   uint64_t compactions;         /* compaction passes that moved something */
   uint64_t objects_moved;       /* objects relocated by compaction */
 

@@ -1,0 +1,216 @@
+/* ghostswap: configuration keys, their defaults and their parser. */
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <zstd.h>
+
+#include "ghostswap/config.h"
+
+#define GIB (1024ull * 1024 * 1024)
+#define MIB (1024ull * 1024)
+
+const char gs_config_help[] =
+  "size=SIZE                  Device size (magic key; default twice physical RAM).\n"
+  "                           A multiple of 4096, at most 2^63-4096.\n"
+  "ram-limit=SIZE             Cap on RAM used by compressed pages\n"
+  "                           (default half of physical RAM).\n"
+  "compression-level=N        zstd level (default 1).\n"
+  "compact-threshold=PERCENT  Pool fragmentation that starts compaction\n"
+  "                           (1..99, default 25).";
+
+static uint64_t
+physical_ram (void)
+{
+  long pages = sysconf (_SC_PHYS_PAGES);
+  long psize = sysconf (_SC_PAGESIZE);
+
+  if (pages <= 0 || psize <= 0)
+    return 4 * GIB;
+  return (uint64_t) pages * (uint64_t) psize;
+}
+
+static uint64_t
+round_up (uint64_t v, uint64_t unit)
+{
+  return (v + unit - 1) / unit * unit;
+}
+
+/* gs_config_init - see config.h. */
+void
+gs_config_init (struct gs_config *cfg)
+{
+  uint64_t ram = physical_ram ();
+
+  cfg->size = round_up (2 * ram, GIB);
+  cfg->ram_limit = round_up (ram / 2, MIB);
+  cfg->compression_level = 1;
+  cfg->compact_threshold = 25;
+}
+
+static int
+fail (char *err, size_t errlen, int r, const char *fmt, ...)
+{
+  va_list ap;
+
+  if (errlen > 0) {
+    va_start (ap, fmt);
+    vsnprintf (err, errlen, fmt, ap);
+    va_end (ap);
+  }
+  return r;
+}
+
+/* gs_parse_size - see config.h. */
+int
+gs_parse_size (const char *str, uint64_t *out)
+{
+  const char *p = str;
+  uint64_t v = 0, mult = 1;
+  unsigned shift = 0;
+
+  while (isspace ((unsigned char) *p))
+    p++;
+  if (!isdigit ((unsigned char) *p))
+    return -EINVAL;
+  for (; isdigit ((unsigned char) *p); p++) {
+    unsigned d = (unsigned) (*p - '0');
+    if (v > (UINT64_MAX - d) / 10)
+      return -ERANGE;
+    v = v * 10 + d;
+  }
+  switch (*p) {
+  case '\0': break;
+  case 'b': case 'B': p++; break;
+  case 'k': case 'K': shift = 10; p++; break;
+  case 'm': case 'M': shift = 20; p++; break;
+  case 'g': case 'G': shift = 30; p++; break;
+  case 't': case 'T': shift = 40; p++; break;
+  case 'p': case 'P': shift = 50; p++; break;
+  case 'e': case 'E': shift = 60; p++; break;
+  default: return -EINVAL;
+  }
+  if (shift > 0) {
+    /* Accept "K", "KB" and "KiB" alike: all mean 1024. */
+    if (*p == 'i' && (p[1] == 'B' || p[1] == 'b'))
+      p += 2;
+    else if (*p == 'B' || *p == 'b')
+      p++;
+  }
+  while (isspace ((unsigned char) *p))
+    p++;
+  if (*p != '\0')
+    return -EINVAL;
+  mult = UINT64_C (1) << shift;
+  if (v > (uint64_t) INT64_MAX / mult)
+    return -ERANGE;
+  *out = v * mult;
+  return 0;
+}
+
+/* gs_format_size - see config.h. */
+char *
+gs_format_size (uint64_t bytes, char *buf, size_t buflen)
+{
+  static const char units[] = "KMGTPE";
+  int u = -1;
+
+  while (bytes != 0 && bytes % 1024 == 0 && u < 5) {
+    bytes /= 1024;
+    u++;
+  }
+  if (u < 0)
+    snprintf (buf, buflen, "%" PRIu64, bytes);
+  else
+    snprintf (buf, buflen, "%" PRIu64 "%c", bytes, units[u]);
+  return buf;
+}
+
+static int
+parse_int (const char *value, long min, long max, long *out)
+{
+  char *end;
+  long v;
+
+  errno = 0;
+  v = strtol (value, &end, 10);
+  if (errno != 0 || end == value || *end != '\0' || v < min || v > max)
+    return -EINVAL;
+  *out = v;
+  return 0;
+}
+
+/* gs_config_set - see config.h. */
+int
+gs_config_set (struct gs_config *cfg, const char *key, const char *value,
+               char *err, size_t errlen)
+{
+  uint64_t bytes;
+  long n;
+  int r;
+
+  if (strcmp (key, "size") == 0) {
+    r = gs_parse_size (value, &bytes);
+    if (r == -ERANGE || (r == 0 && bytes > GS_MAX_SIZE))
+      return fail (err, errlen, -EINVAL,
+                   "size: '%s' is too large (at most %" PRIu64 " bytes, "
+                   "2^63-4096)", value, (uint64_t) GS_MAX_SIZE);
+    if (r < 0)
+      return fail (err, errlen, -EINVAL,
+                   "size: '%s' is not a size (use e.g. 64G)", value);
+    if (bytes == 0 || bytes % GS_SLOT_SIZE != 0)
+      return fail (err, errlen, -EINVAL,
+                   "size: %" PRIu64 " is not a positive multiple of the "
+                   "%u-byte slot size (sizes are refused, not rounded)",
+                   bytes, GS_SLOT_SIZE);
+    cfg->size = bytes;
+    return 0;
+  }
+  if (strcmp (key, "ram-limit") == 0) {
+    r = gs_parse_size (value, &bytes);
+    if (r < 0)
+      return fail (err, errlen, -EINVAL,
+                   "ram-limit: '%s' is not a size (use e.g. 2G)", value);
+    if (bytes == 0)
+      return fail (err, errlen, -EINVAL,
+                   "ram-limit: must be greater than 0");
+    cfg->ram_limit = bytes;
+    return 0;
+  }
+  if (strcmp (key, "compression-level") == 0) {
+    if (parse_int (value, ZSTD_minCLevel (), ZSTD_maxCLevel (), &n) < 0)
+      return fail (err, errlen, -EINVAL,
+                   "compression-level: '%s' is not a zstd level (%d..%d)",
+                   value, ZSTD_minCLevel (), ZSTD_maxCLevel ());
+    cfg->compression_level = (int) n;
+    return 0;
+  }
+  if (strcmp (key, "compact-threshold") == 0) {
+    if (parse_int (value, 1, 99, &n) < 0)
+      return fail (err, errlen, -EINVAL,
+                   "compact-threshold: '%s' is not a percentage from 1 to 99",
+                   value);
+    cfg->compact_threshold = (unsigned) n;
+    return 0;
+  }
+  return fail (err, errlen, -ENOENT,
+               "%s: unknown key (see --help for the keys)", key);
+}
+
+/* gs_config_check - see config.h. */
+int
+gs_config_check (const struct gs_config *cfg, char *err, size_t errlen)
+{
+  if (cfg->size == 0 || cfg->size % GS_SLOT_SIZE != 0 || cfg->size > GS_MAX_SIZE)
+    return fail (err, errlen, -EINVAL, "size: %" PRIu64 " is not valid",
+                 cfg->size);
+  if (cfg->ram_limit == 0)
+    return fail (err, errlen, -EINVAL, "ram-limit: must be greater than 0");
+  return 0;
+}

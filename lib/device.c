@@ -1,0 +1,635 @@
+/* ghostswap: the device: requests at any offset and length over the
+ * cluster table, the codec, the pattern table and the RAM pool. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cleanup.h"
+#include "codec.h"
+#include "device_impl.h"
+#include "pattern.h"
+#include "pool.h"
+#include "table.h"
+
+#define CLUSTER_BYTES ((uint64_t) GS_CLUSTER_SLOTS * GS_SLOT_SIZE)
+
+static void
+ctr_add (uint64_t *counter, int64_t delta)
+{
+  __atomic_add_fetch (counter, (uint64_t) delta, __ATOMIC_RELAXED);
+}
+
+/* gs_device_create - see device.h. */
+int
+gs_device_create (const struct gs_config *cfg, struct gs_device **devp)
+{
+  struct gs_device *dev;
+  int r;
+
+  if (cfg->size == 0 || cfg->size % GS_SLOT_SIZE != 0 || cfg->size > GS_MAX_SIZE
+      || cfg->ram_limit == 0)
+    return -EINVAL;
+  dev = calloc (1, sizeof *dev);
+  if (!dev)
+    return -ENOMEM;
+  dev->cfg = *cfg;
+  dev->nslots = cfg->size / GS_SLOT_SIZE;
+  r = gs_codec_init (&dev->codec, cfg->compression_level);
+  if (r < 0) {
+    free (dev);
+    return r;
+  }
+  gs_patterns_init (&dev->patterns);
+  pthread_mutex_init (&dev->bg_lock, NULL);
+  pthread_cond_init (&dev->bg_cond, NULL);
+  r = gs_table_init (&dev->table,
+                     (dev->nslots + GS_CLUSTER_SLOTS - 1) / GS_CLUSTER_SLOTS);
+  if (r == 0)
+    r = gs_pool_create (cfg->ram_limit, gs_frame_size, &dev->pool);
+  if (r < 0) {
+    gs_device_destroy (dev);
+    return r;
+  }
+  *devp = dev;
+  return 0;
+}
+
+/* gs_device_destroy - see device.h. */
+void
+gs_device_destroy (struct gs_device *dev)
+{
+  if (!dev)
+    return;
+  gs_background_stop (dev);
+  gs_table_destroy (&dev->table);
+  gs_pool_destroy (dev->pool);
+  gs_codec_destroy (&dev->codec);
+  gs_patterns_destroy (&dev->patterns);
+  pthread_cond_destroy (&dev->bg_cond);
+  pthread_mutex_destroy (&dev->bg_lock);
+  free (dev);
+}
+
+/* gs_device_size - see device.h. */
+uint64_t
+gs_device_size (const struct gs_device *dev)
+{
+  return dev->cfg.size;
+}
+
+/* gs_set_ram_limit - see device.h. */
+int
+gs_set_ram_limit (struct gs_device *dev, uint64_t bytes)
+{
+  if (bytes == 0)
+    return -EINVAL;
+  __atomic_store_n (&dev->cfg.ram_limit, bytes, __ATOMIC_RELAXED);
+  gs_pool_set_limit (dev->pool, bytes);
+  return 0;
+}
+
+/* --- one slot, under its cluster lock --- */
+
+/* What a page becomes, worked out before taking the cluster lock. */
+struct encoded {
+  gs_entry same;        /* a SAME entry (holding a pattern reference if
+                         * wide), or EMPTY if the page is data */
+  bool raw;
+  const void *data;     /* zstd frame or the page itself */
+  size_t len;
+};
+
+static int
+encode_page (struct gs_device *dev, const void *page, struct encoded *enc)
+{
+  uint64_t pattern;
+  uint32_t index;
+  int r;
+
+  enc->same = GS_ENTRY_EMPTY;
+  if (gs_page_same_filled (page, &pattern)) {
+    if (pattern_fits_inline (pattern)) {
+      enc->same = pattern_to_entry (pattern);
+      return 0;
+    }
+    /* A full pattern table is no error: store the page as data. */
+    if (gs_patterns_get (&dev->patterns, pattern, &index) == 0) {
+      enc->same = pattern_index_to_entry (index);
+      return 0;
+    }
+  }
+  r = gs_compress (&dev->codec, page, &enc->data);
+  if (r < 0)
+    return r;
+  enc->raw = r == 0;
+  if (enc->raw)
+    enc->data = page;
+  enc->len = enc->raw ? GS_SLOT_SIZE : (size_t) r;
+  return 0;
+}
+
+/* Undo encode_page for a page that was not stored. */
+static void
+encoded_drop (struct gs_device *dev, const struct encoded *enc)
+{
+  if (entry_is_same_wide (enc->same))
+    gs_patterns_put (&dev->patterns, entry_to_pattern_index (enc->same));
+}
+
+static void
+count_entry (struct gs_device *dev, gs_entry e, int64_t sign)
+{
+  if (entry_is_same (e)) {
+    ctr_add (&dev->ctr.slots_same, sign);
+    if (entry_is_zero (e))
+      ctr_add (&dev->ctr.slots_same_zero, sign);
+  }
+  else if (entry_is_ram (e)) {
+    size_t cap;
+    bool raw;
+    gs_pool_object (e, &cap, &raw);
+    ctr_add (&dev->ctr.slots_ram, sign);
+    if (raw)
+      ctr_add (&dev->ctr.slots_ram_raw, sign);
+  }
+}
+
+/* Drop what entry @e holds.  Context: cluster lock of its slot held. */
+static void
+__entry_release (struct gs_device *dev, struct gs_cluster *c, gs_entry e)
+{
+  assert_cluster_locked (c);
+  count_entry (dev, e, -1);
+  if (entry_is_same_wide (e))
+    gs_patterns_put (&dev->patterns, entry_to_pattern_index (e));
+  else if (entry_is_ram (e))
+    gs_pool_free (dev->pool, e);
+}
+
+/* Replace slot @slot (entry @i of @c) with @e, releasing the old contents.
+ * On error @e is untouched (the caller still owns it). */
+static int
+__slot_set (struct gs_device *dev, struct gs_cluster *c, unsigned i, gs_entry e)
+{
+  gs_entry old = __gs_cluster_entry (c, i);
+  int r;
+
+  r = __gs_cluster_set (&dev->table, c, i, e);
+  if (r < 0)
+    return r;
+  __entry_release (dev, c, old);
+  count_entry (dev, e, +1);
+  return 0;
+}
+
+/* Store the encoded page in slot @slot.  On error the slot keeps its old
+ * contents and @enc's pattern reference is dropped. */
+static int
+__slot_store (struct gs_device *dev, struct gs_cluster *c, uint64_t slot,
+              const struct encoded *enc)
+{
+  unsigned i = (unsigned) (slot % GS_CLUSTER_SLOTS);
+  gs_entry e = enc->same;
+  int r;
+
+  assert_cluster_locked (c);
+  if (entry_is_empty (e)) {
+    r = gs_pool_alloc (dev->pool, slot, enc->raw, enc->data, enc->len, &e);
+    if (r < 0)
+      return r;
+  }
+  r = __slot_set (dev, c, i, e);
+  if (r < 0) {
+    if (entry_is_ram (e))
+      gs_pool_free (dev->pool, e);
+    else
+      encoded_drop (dev, enc);
+  }
+  return r;
+}
+
+/* Read slot entry @i of @c (or of an absent cluster if @c is NULL) into
+ * the 4 KiB @page. */
+static int
+__slot_read (struct gs_device *dev, struct gs_cluster *c, unsigned i,
+             void *page)
+{
+  gs_entry e;
+
+  if (!c) {
+    memset (page, 0, GS_SLOT_SIZE);
+    return 0;
+  }
+  e = __gs_cluster_entry (c, i);
+  if (entry_is_empty (e))
+    memset (page, 0, GS_SLOT_SIZE);
+  else if (entry_is_same_wide (e))
+    gs_fill_pattern (page, gs_patterns_word (&dev->patterns,
+                                             entry_to_pattern_index (e)));
+  else if (entry_is_same (e))
+    gs_fill_pattern (page, entry_to_pattern (e));
+  else if (entry_is_ram (e)) {
+    size_t cap;
+    bool raw;
+    const void *obj = gs_pool_object (e, &cap, &raw);
+    if (raw)
+      memcpy (page, obj, GS_SLOT_SIZE);
+    else {
+      int r = gs_decompress (&dev->codec, page, obj, cap);
+      if (r < 0)
+        return r;
+    }
+  }
+  else
+    return -EIO;                /* no backing tier yet */
+  if (!entry_is_empty (e) && !entry_is_young (e))
+    c->entries[i] = entry_mkyoung (e);
+  return 0;
+}
+
+/* --- requests --- */
+
+static int
+check_range (struct gs_device *dev, uint32_t count, uint64_t offset)
+{
+  if (offset > dev->cfg.size || count > dev->cfg.size - offset)
+    return -EINVAL;
+  return 0;
+}
+
+static int
+finish (struct gs_device *dev, int r)
+{
+  if (r < 0) {
+    ctr_add (&dev->ctr.errors, 1);
+    if (r == -ENOSPC)
+      ctr_add (&dev->ctr.enospc, 1);
+  }
+  return r;
+}
+
+/* gs_pread - see device.h. */
+int
+gs_pread (struct gs_device *dev, void *buf, uint32_t count, uint64_t offset)
+{
+  unsigned char *out = buf;
+  unsigned char page[GS_SLOT_SIZE];
+  int r = check_range (dev, count, offset);
+
+  if (r < 0)
+    return finish (dev, r);
+  ctr_add (&dev->ctr.reads, 1);
+  ctr_add (&dev->ctr.bytes_read, count);
+  while (count > 0) {
+    uint64_t slot = offset / GS_SLOT_SIZE;
+    uint32_t in = (uint32_t) (offset % GS_SLOT_SIZE);
+    uint32_t n = GS_SLOT_SIZE - in < count ? GS_SLOT_SIZE - in : count;
+    struct gs_cluster *c = gs_table_get (&dev->table,
+                                         slot / GS_CLUSTER_SLOTS, false);
+    unsigned i = (unsigned) (slot % GS_CLUSTER_SLOTS);
+
+    if (!c)
+      memset (out, 0, n);
+    else {
+      gs_cluster_lock (c);
+      if (n == GS_SLOT_SIZE)
+        r = __slot_read (dev, c, i, out);
+      else {
+        r = __slot_read (dev, c, i, page);
+        memcpy (out, page + in, n);
+      }
+      gs_cluster_unlock (c);
+      if (r < 0)
+        return finish (dev, r);
+    }
+    out += n;
+    offset += n;
+    count -= n;
+  }
+  return 0;
+}
+
+/* Write @n bytes of @data at byte @in of slot @slot. */
+static int
+write_slot (struct gs_device *dev, uint64_t slot, uint32_t in, uint32_t n,
+            const unsigned char *data)
+{
+  struct gs_cluster *c = gs_table_get (&dev->table, slot / GS_CLUSTER_SLOTS,
+                                       true);
+  unsigned i = (unsigned) (slot % GS_CLUSTER_SLOTS);
+  unsigned char page[GS_SLOT_SIZE];
+  struct encoded enc;
+  int r;
+
+  if (!c)
+    return -ENOMEM;
+  if (n == GS_SLOT_SIZE) {
+    /* A whole page: compress before taking the lock. */
+    r = encode_page (dev, data, &enc);
+    if (r < 0)
+      return r;
+    gs_cluster_lock (c);
+    r = __slot_store (dev, c, slot, &enc);
+    gs_cluster_unlock (c);
+    return r;
+  }
+  /* Part of a page: read, modify and write it under the lock, so that
+   * concurrent partial writes to one slot do not lose each other. */
+  gs_cluster_lock (c);
+  r = __slot_read (dev, c, i, page);
+  if (r == 0) {
+    if (data)
+      memcpy (page + in, data, n);
+    else
+      memset (page + in, 0, n);
+    r = encode_page (dev, page, &enc);
+    if (r == 0)
+      r = __slot_store (dev, c, slot, &enc);
+  }
+  gs_cluster_unlock (c);
+  return r;
+}
+
+/* Move objects out of sparse segments; called by compaction with no lock. */
+static void
+relocate (void *opaque, uint64_t owner, gs_entry entry)
+{
+  struct gs_device *dev = opaque;
+  struct gs_cluster *c;
+  unsigned i = (unsigned) (owner % GS_CLUSTER_SLOTS);
+  gs_entry e, moved;
+
+  if (owner >= dev->nslots)
+    return;
+  c = gs_table_get (&dev->table, owner / GS_CLUSTER_SLOTS, false);
+  if (!c)
+    return;
+  gs_cluster_lock (c);
+  e = __gs_cluster_entry (c, i);
+  if (entry_is_ram (e) && entry_same_place (e, entry)
+      && gs_pool_move (dev->pool, e, &moved) == 0)
+    c->entries[i] = moved;
+  gs_cluster_unlock (c);
+}
+
+/* gs_compact_segments - see device_impl.h. */
+uint64_t
+gs_compact_segments (struct gs_device *dev, unsigned max_live_percent)
+{
+  return gs_pool_compact (dev->pool, max_live_percent, relocate, dev);
+}
+
+/* gs_compact - see device.h. */
+uint64_t
+gs_compact (struct gs_device *dev)
+{
+  return gs_compact_segments (dev, 100);
+}
+
+/* Write one slot; when the pool is full but holds garbage, compact it and
+ * try once more. */
+static int
+write_slot_retry (struct gs_device *dev, uint64_t slot, uint32_t in,
+                  uint32_t n, const unsigned char *data)
+{
+  int r = write_slot (dev, slot, in, n, data);
+
+  if (r == -ENOSPC && gs_compact (dev) > 0)
+    r = write_slot (dev, slot, in, n, data);
+  return r;
+}
+
+/* gs_pwrite - see device.h. */
+int
+gs_pwrite (struct gs_device *dev, const void *buf, uint32_t count,
+           uint64_t offset)
+{
+  const unsigned char *in = buf;
+  int r = check_range (dev, count, offset);
+
+  if (r < 0)
+    return finish (dev, r);
+  ctr_add (&dev->ctr.writes, 1);
+  ctr_add (&dev->ctr.bytes_written, count);
+  while (count > 0) {
+    uint32_t at = (uint32_t) (offset % GS_SLOT_SIZE);
+    uint32_t n = GS_SLOT_SIZE - at < count ? GS_SLOT_SIZE - at : count;
+
+    r = write_slot_retry (dev, offset / GS_SLOT_SIZE, at, n, in);
+    if (r < 0)
+      return finish (dev, r);
+    in += n;
+    offset += n;
+    count -= n;
+  }
+  return 0;
+}
+
+/* Set whole slots [@first, @end) to @fill (EMPTY or the zero SAME entry),
+ * one cluster at a time, skipping absent clusters when emptying. */
+static int
+fill_slots (struct gs_device *dev, uint64_t first, uint64_t end, gs_entry fill)
+{
+  while (first < end) {
+    uint64_t cidx = first / GS_CLUSTER_SLOTS;
+    uint64_t stop = (cidx + 1) * GS_CLUSTER_SLOTS < end
+      ? (cidx + 1) * GS_CLUSTER_SLOTS : end;
+    struct gs_cluster *c = gs_table_get (&dev->table, cidx,
+                                         !entry_is_empty (fill));
+    uint64_t s;
+    int r = 0;
+
+    if (!c && !entry_is_empty (fill))
+      return -ENOMEM;
+    if (c) {
+      gs_cluster_lock (c);
+      for (s = first; s < stop && r == 0; s++) {
+        unsigned i = (unsigned) (s % GS_CLUSTER_SLOTS);
+        if (__gs_cluster_entry (c, i) != fill)
+          r = __slot_set (dev, c, i, fill);
+      }
+      gs_cluster_unlock (c);
+      if (r < 0)
+        return r;
+    }
+    first = stop;
+  }
+  return 0;
+}
+
+/* Zero @count bytes at @offset: whole slots become @fill, partial ones are
+ * rewritten with zeroes in the range. */
+static int
+zero_range (struct gs_device *dev, uint32_t count, uint64_t offset,
+            gs_entry fill)
+{
+  uint64_t end = offset + count;
+  uint64_t first = (offset + GS_SLOT_SIZE - 1) / GS_SLOT_SIZE;
+  uint64_t last = end / GS_SLOT_SIZE;     /* whole slots: [first, last) */
+  int r;
+
+  if (first >= last) {
+    /* Inside one slot, or across one boundary with no whole slot. */
+    while (offset < end) {
+      uint32_t at = (uint32_t) (offset % GS_SLOT_SIZE);
+      uint32_t n = GS_SLOT_SIZE - at < end - offset
+        ? GS_SLOT_SIZE - at : (uint32_t) (end - offset);
+      r = n == GS_SLOT_SIZE
+        ? fill_slots (dev, offset / GS_SLOT_SIZE, offset / GS_SLOT_SIZE + 1, fill)
+        : write_slot_retry (dev, offset / GS_SLOT_SIZE, at, n, NULL);
+      if (r < 0)
+        return r;
+      offset += n;
+    }
+    return 0;
+  }
+  if (offset % GS_SLOT_SIZE != 0) {
+    r = write_slot_retry (dev, offset / GS_SLOT_SIZE,
+                          (uint32_t) (offset % GS_SLOT_SIZE),
+                          (uint32_t) (first * GS_SLOT_SIZE - offset), NULL);
+    if (r < 0)
+      return r;
+  }
+  r = fill_slots (dev, first, last, fill);
+  if (r < 0)
+    return r;
+  if (end % GS_SLOT_SIZE != 0)
+    r = write_slot_retry (dev, last, 0, (uint32_t) (end % GS_SLOT_SIZE), NULL);
+  return r;
+}
+
+/* gs_zero - see device.h. */
+int
+gs_zero (struct gs_device *dev, uint32_t count, uint64_t offset, unsigned flags)
+{
+  int r = check_range (dev, count, offset);
+
+  if (r < 0)
+    return finish (dev, r);
+  ctr_add (&dev->ctr.zeroes, 1);
+  r = zero_range (dev, count, offset, (flags & GS_ZERO_MAY_TRIM)
+                  ? GS_ENTRY_EMPTY : pattern_to_entry (0));
+  return finish (dev, r);
+}
+
+/* gs_trim - see device.h. */
+int
+gs_trim (struct gs_device *dev, uint32_t count, uint64_t offset)
+{
+  int r = check_range (dev, count, offset);
+
+  if (r < 0)
+    return finish (dev, r);
+  ctr_add (&dev->ctr.trims, 1);
+  return finish (dev, zero_range (dev, count, offset, GS_ENTRY_EMPTY));
+}
+
+/* gs_flush - see device.h. */
+int
+gs_flush (struct gs_device *dev)
+{
+  ctr_add (&dev->ctr.flushes, 1);
+  return 0;
+}
+
+/* gs_cache - see device.h. */
+int
+gs_cache (struct gs_device *dev, uint32_t count, uint64_t offset)
+{
+  int r = check_range (dev, count, offset);
+
+  if (r < 0)
+    return finish (dev, r);
+  ctr_add (&dev->ctr.caches, 1);
+  return 0;
+}
+
+/* Runs being gathered by gs_extents. */
+struct runs {
+  gs_extent_fn fn;
+  void *opaque;
+  unsigned max, done;
+  uint64_t start, len;  /* the run being gathered */
+  uint32_t type;
+  int err;              /* the callback's non-zero answer */
+  bool stop;            /* max runs reported, or err */
+};
+
+static void
+run_add (struct runs *rs, uint64_t offset, uint64_t len, uint32_t type)
+{
+  if (rs->stop)
+    return;
+  if (rs->len > 0 && rs->type == type && rs->start + rs->len == offset) {
+    rs->len += len;
+    return;
+  }
+  if (rs->len > 0) {
+    rs->err = rs->fn (rs->opaque, rs->start, rs->len, rs->type);
+    rs->len = 0;
+    if (rs->err != 0 || ++rs->done == rs->max) {
+      rs->stop = true;
+      return;
+    }
+  }
+  rs->start = offset;
+  rs->len = len;
+  rs->type = type;
+}
+
+static uint32_t
+entry_extent_type (gs_entry e)
+{
+  if (entry_is_empty (e))
+    return GS_EXTENT_HOLE | GS_EXTENT_ZERO;
+  if (entry_is_zero (e))
+    return GS_EXTENT_ZERO;
+  return 0;
+}
+
+/* gs_extents - see device.h. */
+int
+gs_extents (struct gs_device *dev, uint32_t count, uint64_t offset,
+            unsigned max_runs, gs_extent_fn fn, void *opaque)
+{
+  struct runs rs = { .fn = fn, .opaque = opaque, .max = max_runs ? max_runs : 1 };
+  uint64_t end;
+  int r = check_range (dev, count, offset);
+
+  if (r < 0)
+    return finish (dev, r);
+  ctr_add (&dev->ctr.extents, 1);
+  end = offset + count;
+  while (offset < end && !rs.stop) {
+    uint64_t cidx = offset / CLUSTER_BYTES, next;
+    uint64_t cend = (cidx + 1) * CLUSTER_BYTES < end
+      ? (cidx + 1) * CLUSTER_BYTES : end;
+    struct gs_cluster *c = gs_table_get (&dev->table, cidx, false);
+
+    if (!c || !__atomic_load_n (&c->entries, __ATOMIC_ACQUIRE)) {
+      /* A hole up to the next cluster that holds anything. */
+      uint64_t hole_end = end;
+      if (gs_table_next (&dev->table, cidx + 1,
+                         (end + CLUSTER_BYTES - 1) / CLUSTER_BYTES, &next)
+          && next * CLUSTER_BYTES < end)
+        hole_end = next * CLUSTER_BYTES;
+      run_add (&rs, offset, hole_end - offset, GS_EXTENT_HOLE | GS_EXTENT_ZERO);
+      offset = hole_end;
+      continue;
+    }
+    gs_cluster_lock (c);
+    while (offset < cend && !rs.stop) {
+      uint64_t slot_end = (offset / GS_SLOT_SIZE + 1) * GS_SLOT_SIZE;
+      unsigned i = (unsigned) (offset / GS_SLOT_SIZE % GS_CLUSTER_SLOTS);
+      if (slot_end > cend)
+        slot_end = cend;
+      run_add (&rs, offset, slot_end - offset,
+               entry_extent_type (__gs_cluster_entry (c, i)));
+      offset = slot_end;
+    }
+    gs_cluster_unlock (c);
+  }
+  if (!rs.stop && rs.len > 0)
+    rs.err = fn (opaque, rs.start, rs.len, rs.type);
+  return finish (dev, rs.err);
+}

@@ -1,0 +1,450 @@
+/* ghostswap: log-structured RAM pool with back-pointers (see pool.h). */
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cleanup.h"
+#include "pool.h"
+
+/* A segment's state word: live bytes in the low 32 bits, and two flags.
+ * Once SEALED, live only falls; the thread that brings a sealed segment's
+ * live bytes to zero frees it, unless it is COMPACTING, in which case the
+ * compactor does. */
+#define SEG_LIVE_MASK   0xffffffffull
+#define SEG_SEALED      (1ull << 32)
+#define SEG_COMPACTING  (1ull << 33)
+
+struct gs_segment {
+  struct gs_segment *prev, *next;   /* in the sealed list (pool lock) */
+  uint64_t state;                   /* atomic: live bytes | flags */
+  uint32_t used;                    /* atomic: append point; fixed once sealed */
+  uint32_t pad;
+  unsigned char data[];             /* objects: 7-byte header + payload */
+};
+
+_Static_assert (sizeof (struct gs_segment) % GS_RAM_SEGMENT_ALIGN == 0,
+                "payload keeps the segment alignment");
+
+#define SEGMENT_BYTES (sizeof (struct gs_segment) + GS_SEGMENT_DATA)
+
+/* Object header: bits 0..51 owner slot, bit 52 raw. */
+#define HDR_OWNER_MASK  ((1ull << 52) - 1)
+#define HDR_RAW         (1ull << 52)
+
+struct stream {
+  pthread_mutex_t lock;             /* protects open and appends to it */
+  struct gs_segment *open;
+} __attribute__ ((aligned (64)));
+
+struct gs_pool {
+  pthread_mutex_t lock;             /* protects the sealed list, segments,
+                                     * and frees of segments */
+  struct gs_segment *sealed;        /* list head */
+  uint64_t segments;
+  uint64_t limit_segments;          /* atomic */
+  uint64_t live_bytes;              /* atomic */
+  uint64_t objects;                 /* atomic */
+  uint64_t compactions, moved;      /* atomic */
+  unsigned next_stream;             /* atomic: round-robin for new threads */
+  gs_object_size_fn size_fn;
+  pthread_mutex_t compact_lock;     /* one compaction at a time */
+  struct stream stream[GS_POOL_STREAMS + 1];  /* the last: compaction's */
+};
+
+#define COMPACT_STREAM GS_POOL_STREAMS
+
+static void
+put_header (unsigned char *p, uint64_t owner, bool raw)
+{
+  uint64_t h = (owner & HDR_OWNER_MASK) | (raw ? HDR_RAW : 0);
+  unsigned i;
+
+  for (i = 0; i < GS_OBJ_HEADER; i++)
+    p[i] = (unsigned char) (h >> (8 * i));
+}
+
+static uint64_t
+get_header (const unsigned char *p)
+{
+  uint64_t h = 0;
+  unsigned i;
+
+  for (i = 0; i < GS_OBJ_HEADER; i++)
+    h |= (uint64_t) p[i] << (8 * i);
+  return h;
+}
+
+/* gs_pool_create - see pool.h. */
+int
+gs_pool_create (uint64_t limit, gs_object_size_fn size_fn,
+                struct gs_pool **poolp)
+{
+  struct gs_pool *pool = calloc (1, sizeof *pool);
+  unsigned i;
+
+  if (!pool)
+    return -ENOMEM;
+  pthread_mutex_init (&pool->lock, NULL);
+  pthread_mutex_init (&pool->compact_lock, NULL);
+  for (i = 0; i <= GS_POOL_STREAMS; i++)
+    pthread_mutex_init (&pool->stream[i].lock, NULL);
+  pool->size_fn = size_fn;
+  gs_pool_set_limit (pool, limit);
+  *poolp = pool;
+  return 0;
+}
+
+/* gs_pool_destroy - see pool.h. */
+void
+gs_pool_destroy (struct gs_pool *pool)
+{
+  struct gs_segment *s, *next;
+  unsigned i;
+
+  if (!pool)
+    return;
+  for (s = pool->sealed; s; s = next) {
+    next = s->next;
+    free (s);
+  }
+  for (i = 0; i <= GS_POOL_STREAMS; i++) {
+    free (pool->stream[i].open);
+    pthread_mutex_destroy (&pool->stream[i].lock);
+  }
+  pthread_mutex_destroy (&pool->compact_lock);
+  pthread_mutex_destroy (&pool->lock);
+  free (pool);
+}
+
+/* gs_pool_set_limit - see pool.h. */
+void
+gs_pool_set_limit (struct gs_pool *pool, uint64_t limit)
+{
+  __atomic_store_n (&pool->limit_segments, limit / SEGMENT_BYTES,
+                    __ATOMIC_RELAXED);
+}
+
+static void
+sealed_unlink (struct gs_pool *pool, struct gs_segment *s)
+{
+  if (s->prev)
+    s->prev->next = s->next;
+  else
+    pool->sealed = s->next;
+  if (s->next)
+    s->next->prev = s->prev;
+  s->prev = s->next = NULL;
+}
+
+static void
+sealed_link (struct gs_pool *pool, struct gs_segment *s)
+{
+  s->prev = NULL;
+  s->next = pool->sealed;
+  if (pool->sealed)
+    pool->sealed->prev = s;
+  pool->sealed = s;
+}
+
+/* Free a segment that no list holds.  Context: pool lock held. */
+static void
+segment_free (struct gs_pool *pool, struct gs_segment *s)
+{
+  pool->segments--;
+  free (s);
+}
+
+static struct gs_segment *
+segment_new (struct gs_pool *pool, bool reserve)
+{
+  ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&pool->lock);
+  uint64_t limit = __atomic_load_n (&pool->limit_segments, __ATOMIC_RELAXED);
+  void *p;
+
+  if (pool->segments >= limit + (reserve ? GS_POOL_RESERVE : 0)) {
+    errno = ENOSPC;
+    return NULL;
+  }
+  if (posix_memalign (&p, GS_RAM_SEGMENT_ALIGN, SEGMENT_BYTES) != 0) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  if ((uintptr_t) p + SEGMENT_BYTES > GS_RAM_ADDRESS_LIMIT) {
+    /* Cannot be encoded in an entry (5-level paging address space). */
+    free (p);
+    errno = ENOMEM;
+    return NULL;
+  }
+  memset (p, 0, sizeof (struct gs_segment));
+  pool->segments++;
+  return p;
+}
+
+/* Seal the stream's open segment: no more appends go there.
+ * Context: stream lock held. */
+static void
+segment_seal (struct gs_pool *pool, struct gs_segment *s)
+{
+  ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&pool->lock);
+  uint64_t old = __atomic_fetch_or (&s->state, SEG_SEALED, __ATOMIC_ACQ_REL);
+
+  if ((old & SEG_LIVE_MASK) == 0)
+    segment_free (pool, s);     /* nothing live: nobody else will free it */
+  else
+    sealed_link (pool, s);
+}
+
+static int
+alloc_in (struct gs_pool *pool, unsigned si, uint64_t owner, bool raw,
+          const void *data, size_t len, gs_entry *entry)
+{
+  struct stream *st = &pool->stream[si];
+  ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&st->lock);
+  size_t need = GS_OBJ_HEADER + len;
+  struct gs_segment *s = st->open;
+  uint32_t off;
+
+  if (!s || s->used + need > GS_SEGMENT_DATA) {
+    struct gs_segment *fresh = segment_new (pool, si == COMPACT_STREAM);
+    if (!fresh)
+      return -errno;
+    if (s)
+      segment_seal (pool, s);
+    st->open = s = fresh;
+  }
+  off = s->used;
+  put_header (s->data + off, owner, raw);
+  memcpy (s->data + off + GS_OBJ_HEADER, data, len);
+  __atomic_store_n (&s->used, off + (uint32_t) need, __ATOMIC_RELEASE);
+  __atomic_add_fetch (&s->state, need, __ATOMIC_ACQ_REL);
+  __atomic_add_fetch (&pool->live_bytes, need, __ATOMIC_RELAXED);
+  __atomic_add_fetch (&pool->objects, 1, __ATOMIC_RELAXED);
+  *entry = ram_to_entry (s, off);
+  return 0;
+}
+
+static unsigned
+my_stream (struct gs_pool *pool)
+{
+  static __thread unsigned assigned = UINT_MAX;
+
+  if (assigned == UINT_MAX)
+    assigned = __atomic_fetch_add (&pool->next_stream, 1, __ATOMIC_RELAXED)
+      % GS_POOL_STREAMS;
+  return assigned;
+}
+
+/* gs_pool_alloc - see pool.h. */
+int
+gs_pool_alloc (struct gs_pool *pool, uint64_t owner, bool raw,
+               const void *data, size_t len, gs_entry *entry)
+{
+  return alloc_in (pool, my_stream (pool), owner, raw, data, len, entry);
+}
+
+/* The payload length of the object at @off in @s. */
+static size_t
+object_len (struct gs_pool *pool, struct gs_segment *s, uint32_t off,
+            bool *raw)
+{
+  uint32_t used = __atomic_load_n (&s->used, __ATOMIC_ACQUIRE);
+  uint64_t h = get_header (s->data + off);
+
+  *raw = (h & HDR_RAW) != 0;
+  if (*raw)
+    return GS_SLOT_SIZE;
+  return pool->size_fn (s->data + off + GS_OBJ_HEADER,
+                        used - off - GS_OBJ_HEADER);
+}
+
+/* gs_pool_free - see pool.h. */
+void
+gs_pool_free (struct gs_pool *pool, gs_entry entry)
+{
+  struct gs_segment *s = entry_to_segment (entry);
+  uint32_t off = entry_to_offset (entry);
+  bool raw;
+  uint64_t size = GS_OBJ_HEADER + object_len (pool, s, off, &raw);
+  uint64_t now;
+
+  __atomic_sub_fetch (&pool->live_bytes, size, __ATOMIC_RELAXED);
+  __atomic_sub_fetch (&pool->objects, 1, __ATOMIC_RELAXED);
+  now = __atomic_sub_fetch (&s->state, size, __ATOMIC_ACQ_REL);
+  if (now == SEG_SEALED) {
+    /* The last live object of a sealed segment: this thread frees it. */
+    ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&pool->lock);
+    sealed_unlink (pool, s);
+    segment_free (pool, s);
+  }
+}
+
+/* gs_pool_object - see pool.h. */
+const void *
+gs_pool_object (gs_entry entry, size_t *cap, bool *raw)
+{
+  struct gs_segment *s = entry_to_segment (entry);
+  uint32_t off = entry_to_offset (entry);
+  uint32_t used = __atomic_load_n (&s->used, __ATOMIC_ACQUIRE);
+
+  *raw = (get_header (s->data + off) & HDR_RAW) != 0;
+  *cap = *raw ? GS_SLOT_SIZE : used - off - GS_OBJ_HEADER;
+  return s->data + off + GS_OBJ_HEADER;
+}
+
+/* gs_pool_object_owner - see pool.h. */
+uint64_t
+gs_pool_object_owner (gs_entry entry)
+{
+  struct gs_segment *s = entry_to_segment (entry);
+
+  return get_header (s->data + entry_to_offset (entry)) & HDR_OWNER_MASK;
+}
+
+/* gs_pool_move - see pool.h. */
+int
+gs_pool_move (struct gs_pool *pool, gs_entry entry, gs_entry *moved)
+{
+  struct gs_segment *s = entry_to_segment (entry);
+  uint32_t off = entry_to_offset (entry);
+  bool raw;
+  size_t len = object_len (pool, s, off, &raw);
+  uint64_t owner = get_header (s->data + off) & HDR_OWNER_MASK;
+  gs_entry fresh;
+  int r;
+
+  r = alloc_in (pool, COMPACT_STREAM, owner, raw,
+                s->data + off + GS_OBJ_HEADER, len, &fresh);
+  if (r < 0)
+    return r;
+  gs_pool_free (pool, entry);
+  *moved = fresh | (entry & GS_ENTRY_ACCESSED);
+  __atomic_add_fetch (&pool->moved, 1, __ATOMIC_RELAXED);
+  return 0;
+}
+
+static int
+by_live (const void *a, const void *b)
+{
+  const struct gs_segment *x = *(struct gs_segment *const *) a;
+  const struct gs_segment *y = *(struct gs_segment *const *) b;
+  uint64_t lx = __atomic_load_n (&x->state, __ATOMIC_RELAXED) & SEG_LIVE_MASK;
+  uint64_t ly = __atomic_load_n (&y->state, __ATOMIC_RELAXED) & SEG_LIVE_MASK;
+
+  return lx < ly ? -1 : lx > ly;
+}
+
+/* Take the segments to compact off the sealed list.  Context: pool lock. */
+static size_t
+pick_victims (struct gs_pool *pool, unsigned max_live_percent,
+              struct gs_segment **v, size_t max)
+{
+  struct gs_segment *s, *next;
+  size_t n = 0;
+
+  for (s = pool->sealed; s && n < max; s = next) {
+    uint64_t st = __atomic_load_n (&s->state, __ATOMIC_ACQUIRE);
+    uint64_t live;
+
+    next = s->next;
+    for (;;) {
+      live = st & SEG_LIVE_MASK;
+      /* live == 0: its last free is about to unlink and free it. */
+      if (live == 0 || live == s->used
+          || live * 100 >= (uint64_t) s->used * max_live_percent)
+        break;
+      if (__atomic_compare_exchange_n (&s->state, &st, st | SEG_COMPACTING,
+                                       false, __ATOMIC_ACQ_REL,
+                                       __ATOMIC_ACQUIRE)) {
+        sealed_unlink (pool, s);
+        v[n++] = s;
+        break;
+      }
+    }
+  }
+  return n;
+}
+
+/* After a victim was walked: free it if empty, else give it back. */
+static void
+victim_done (struct gs_pool *pool, struct gs_segment *s)
+{
+  ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&pool->lock);
+  uint64_t st = __atomic_load_n (&s->state, __ATOMIC_ACQUIRE);
+
+  for (;;) {
+    if ((st & SEG_LIVE_MASK) == 0) {
+      segment_free (pool, s);
+      return;
+    }
+    if (__atomic_compare_exchange_n (&s->state, &st, st & ~SEG_COMPACTING,
+                                     false, __ATOMIC_ACQ_REL,
+                                     __ATOMIC_ACQUIRE)) {
+      sealed_link (pool, s);
+      return;
+    }
+  }
+}
+
+/* gs_pool_compact - see pool.h. */
+uint64_t
+gs_pool_compact (struct gs_pool *pool, unsigned max_live_percent,
+                 gs_relocate_fn relocate, void *opaque)
+{
+  ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&pool->compact_lock);
+  uint64_t before = __atomic_load_n (&pool->moved, __ATOMIC_RELAXED);
+  CLEANUP_FREE struct gs_segment **v = NULL;
+  size_t n, i, max;
+
+  {
+    ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&pool->lock);
+    max = pool->segments;
+    if (max == 0)
+      return 0;
+    v = malloc (sizeof *v * max);
+    if (!v)
+      return 0;
+    n = pick_victims (pool, max_live_percent, v, max);
+  }
+  qsort (v, n, sizeof *v, by_live);
+
+  for (i = 0; i < n; i++) {
+    struct gs_segment *s = v[i];
+    uint32_t off = 0, used = s->used;
+
+    while (off < used) {
+      bool raw;
+      size_t len = object_len (pool, s, off, &raw);
+      uint64_t owner = get_header (s->data + off) & HDR_OWNER_MASK;
+
+      if (len == 0)
+        break;                  /* unreadable: leave the rest where it is */
+      relocate (opaque, owner, ram_to_entry (s, off));
+      off += GS_OBJ_HEADER + (uint32_t) len;
+    }
+    victim_done (pool, s);
+  }
+  if (n > 0)
+    __atomic_add_fetch (&pool->compactions, 1, __ATOMIC_RELAXED);
+  return __atomic_load_n (&pool->moved, __ATOMIC_RELAXED) - before;
+}
+
+/* gs_pool_get_stats - see pool.h. */
+void
+gs_pool_get_stats (struct gs_pool *pool, struct gs_pool_stats *st)
+{
+  ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&pool->lock);
+  struct gs_segment *s;
+
+  memset (st, 0, sizeof *st);
+  st->segments = pool->segments;
+  st->segment_bytes = pool->segments * SEGMENT_BYTES;
+  st->live_bytes = __atomic_load_n (&pool->live_bytes, __ATOMIC_RELAXED);
+  st->objects = __atomic_load_n (&pool->objects, __ATOMIC_RELAXED);
+  st->header_bytes = st->objects * GS_OBJ_HEADER;
+  for (s = pool->sealed; s; s = s->next)
+    st->garbage_bytes += s->used
+      - (__atomic_load_n (&s->state, __ATOMIC_RELAXED) & SEG_LIVE_MASK);
+  st->compactions = __atomic_load_n (&pool->compactions, __ATOMIC_RELAXED);
+  st->moved = __atomic_load_n (&pool->moved, __ATOMIC_RELAXED);
+}

@@ -1,0 +1,113 @@
+/* ghostswap: statistics: a snapshot, and its text form. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "device_impl.h"
+
+static uint64_t
+get (const uint64_t *counter)
+{
+  return __atomic_load_n (counter, __ATOMIC_RELAXED);
+}
+
+/* gs_get_stats - see device.h. */
+void
+gs_get_stats (struct gs_device *dev, struct gs_stats *st)
+{
+  struct gs_pool_stats ps;
+  uint64_t used_slots, segment_desc;
+
+  memset (st, 0, sizeof *st);
+  gs_pool_get_stats (dev->pool, &ps);
+
+  st->size = dev->cfg.size;
+  st->slots = dev->nslots;
+  st->ram_limit = __atomic_load_n (&dev->cfg.ram_limit, __ATOMIC_RELAXED);
+
+  st->slots_same = get (&dev->ctr.slots_same);
+  st->slots_same_zero = get (&dev->ctr.slots_same_zero);
+  st->slots_ram = get (&dev->ctr.slots_ram);
+  st->slots_ram_raw = get (&dev->ctr.slots_ram_raw);
+  used_slots = st->slots_same + st->slots_ram;
+  st->slots_empty = st->slots - used_slots;
+
+  st->stored_bytes = st->slots_ram * GS_SLOT_SIZE;
+  st->compressed_bytes = ps.live_bytes - ps.header_bytes;
+  st->pool_bytes = ps.segment_bytes;
+  st->pool_live_bytes = ps.live_bytes;
+  st->pool_garbage_bytes = ps.garbage_bytes;
+  st->segments = ps.segments;
+  st->compactions = ps.compactions;
+  st->objects_moved = ps.moved;
+
+  /* Metadata: what is not page data.  Segment descriptors are the part of
+   * each segment that is not object space. */
+  segment_desc = ps.segment_bytes - ps.segments * GS_SEGMENT_DATA;
+  st->clusters = __atomic_load_n (&dev->table.clusters_live, __ATOMIC_RELAXED);
+  st->metadata_bytes =
+    __atomic_load_n (&dev->table.node_bytes, __ATOMIC_RELAXED)
+    + st->clusters * GS_CLUSTER_SLOTS * sizeof (gs_entry)
+    + ps.header_bytes + segment_desc
+    + gs_patterns_bytes (&dev->patterns);
+
+  if (st->pool_bytes > 0)
+    st->pool_fragmentation =
+      1.0 - (double) st->pool_live_bytes / (double) st->pool_bytes;
+  if (st->compressed_bytes > 0)
+    st->compression_ratio =
+      (double) st->stored_bytes / (double) st->compressed_bytes;
+  if (used_slots > 0)
+    st->memory_ratio = (double) (used_slots * GS_SLOT_SIZE)
+      / (double) (st->pool_bytes + st->metadata_bytes);
+  if (st->slots_ram > 0)
+    st->metadata_per_ram_slot =
+      (double) st->metadata_bytes / (double) st->slots_ram;
+
+  st->reads = get (&dev->ctr.reads);
+  st->writes = get (&dev->ctr.writes);
+  st->trims = get (&dev->ctr.trims);
+  st->zeroes = get (&dev->ctr.zeroes);
+  st->flushes = get (&dev->ctr.flushes);
+  st->caches = get (&dev->ctr.caches);
+  st->extents = get (&dev->ctr.extents);
+  st->bytes_read = get (&dev->ctr.bytes_read);
+  st->bytes_written = get (&dev->ctr.bytes_written);
+  st->errors = get (&dev->ctr.errors);
+  st->enospc = get (&dev->ctr.enospc);
+}
+
+/* gs_stats_format - see stats.h. */
+int
+gs_stats_format (const struct gs_stats *st, char *buf, size_t buflen)
+{
+#define U(name) #name " %" PRIu64 "\n"
+#define F(name) #name " %.3f\n"
+  return snprintf (buf, buflen,
+                   U(size) U(slots) U(ram_limit)
+                   U(slots_empty) U(slots_same) U(slots_same_zero)
+                   U(slots_ram) U(slots_ram_raw)
+                   U(stored_bytes) U(compressed_bytes)
+                   U(pool_bytes) U(pool_live_bytes) U(pool_garbage_bytes)
+                   F(pool_fragmentation) F(compression_ratio) F(memory_ratio)
+                   U(metadata_bytes) F(metadata_per_ram_slot)
+                   U(clusters) U(segments) U(compactions) U(objects_moved)
+                   U(reads) U(writes) U(trims) U(zeroes) U(flushes)
+                   U(caches) U(extents) U(bytes_read) U(bytes_written)
+                   U(errors) U(enospc),
+                   st->size, st->slots, st->ram_limit,
+                   st->slots_empty, st->slots_same, st->slots_same_zero,
+                   st->slots_ram, st->slots_ram_raw,
+                   st->stored_bytes, st->compressed_bytes,
+                   st->pool_bytes, st->pool_live_bytes, st->pool_garbage_bytes,
+                   st->pool_fragmentation, st->compression_ratio,
+                   st->memory_ratio,
+                   st->metadata_bytes, st->metadata_per_ram_slot,
+                   st->clusters, st->segments, st->compactions,
+                   st->objects_moved,
+                   st->reads, st->writes, st->trims, st->zeroes, st->flushes,
+                   st->caches, st->extents, st->bytes_read, st->bytes_written,
+                   st->errors, st->enospc);
+#undef U
+#undef F
+}
