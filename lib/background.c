@@ -46,12 +46,34 @@ background (void *arg)
     pthread_cond_timedwait (&dev->bg_cond, &dev->bg_lock, &ts);
     if (dev->bg_stop)
       break;
+    dev->bg_kicked = false;
     pthread_mutex_unlock (&dev->bg_lock);
+    if (gs_over_high_watermark (dev) && gs_backing_any_room (dev))
+      gs_writeback_run (dev, 0, false);
     gs_compact_if_fragmented (dev);
     pthread_mutex_lock (&dev->bg_lock);
   }
   pthread_mutex_unlock (&dev->bg_lock);
   return NULL;
+}
+
+/* gs_over_high_watermark - see device_impl.h. */
+bool
+gs_over_high_watermark (struct gs_device *dev)
+{
+  return gs_pool_bytes (dev->pool)
+    > gs_pool_limit (dev->pool) / 100 * dev->cfg.writeback_high;
+}
+
+/* gs_background_kick - see device_impl.h. */
+void
+gs_background_kick (struct gs_device *dev)
+{
+  if (__atomic_exchange_n (&dev->bg_kicked, true, __ATOMIC_ACQ_REL))
+    return;
+  pthread_mutex_lock (&dev->bg_lock);
+  pthread_cond_signal (&dev->bg_cond);
+  pthread_mutex_unlock (&dev->bg_lock);
 }
 
 /* gs_device_start - see device.h. */

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <zstd.h>
@@ -23,7 +24,16 @@ const char gs_config_help[] =
   "                           (default half of physical RAM).\n"
   "compression-level=N        zstd level (default 1).\n"
   "compact-threshold=PERCENT  Pool fragmentation that starts compaction\n"
-  "                           (1..99, default 25).";
+  "                           (1..99, default 25).\n"
+  "backing=PATH               Backing file or block device (repeatable).\n"
+  "backing-size=SIZE          Size of backing files created when missing.\n"
+  "punch-holes=BOOL           Give trimmed backing space back (default true).\n"
+  "writeback-high=PERCENT     RAM use (of ram-limit) that starts writeback\n"
+  "                           (default 90).\n"
+  "writeback-low=PERCENT      RAM use where writeback stops (default 75).\n"
+  "control=PATH               Control socket (default\n"
+  "                           /run/ghostswap/ghostswap-PID.sock; 'none': off).\n"
+  "fault-injection=BOOL       Allow injected I/O faults (tests only).";
 
 static uint64_t
 physical_ram (void)
@@ -52,6 +62,46 @@ gs_config_init (struct gs_config *cfg)
   cfg->ram_limit = round_up (ram / 2, MIB);
   cfg->compression_level = 1;
   cfg->compact_threshold = 25;
+  cfg->nbacking = 0;
+  cfg->backing_size = 0;
+  cfg->punch_holes = true;
+  cfg->writeback_high = 90;
+  cfg->writeback_low = 75;
+  cfg->control = NULL;
+  cfg->fault_injection = false;
+}
+
+/* gs_config_free - see config.h. */
+void
+gs_config_free (struct gs_config *cfg)
+{
+  unsigned i;
+
+  for (i = 0; i < cfg->nbacking; i++)
+    free (cfg->backing[i]);
+  cfg->nbacking = 0;
+  free (cfg->control);
+  cfg->control = NULL;
+}
+
+static int
+parse_bool (const char *value, bool *out)
+{
+  static const char *const yes[] = { "1", "true", "yes", "on" };
+  static const char *const no[] = { "0", "false", "no", "off" };
+  size_t i;
+
+  for (i = 0; i < sizeof yes / sizeof yes[0]; i++) {
+    if (strcasecmp (value, yes[i]) == 0) {
+      *out = true;
+      return 0;
+    }
+    if (strcasecmp (value, no[i]) == 0) {
+      *out = false;
+      return 0;
+    }
+  }
+  return -EINVAL;
 }
 
 static int
@@ -199,6 +249,60 @@ gs_config_set (struct gs_config *cfg, const char *key, const char *value,
     cfg->compact_threshold = (unsigned) n;
     return 0;
   }
+  if (strcmp (key, "backing") == 0) {
+    char *copy;
+    if (value[0] == '\0')
+      return fail (err, errlen, -EINVAL, "backing: empty path");
+    if (cfg->nbacking == GS_CONFIG_MAX_BACKINGS)
+      return fail (err, errlen, -EINVAL, "backing: at most %d backings",
+                   GS_CONFIG_MAX_BACKINGS);
+    copy = strdup (value);
+    if (!copy)
+      return fail (err, errlen, -ENOMEM, "backing: out of memory");
+    cfg->backing[cfg->nbacking++] = copy;
+    return 0;
+  }
+  if (strcmp (key, "backing-size") == 0) {
+    r = gs_parse_size (value, &bytes);
+    if (r < 0 || bytes < GS_SLOT_SIZE)
+      return fail (err, errlen, -EINVAL,
+                   "backing-size: '%s' is not a size of at least 4096 bytes",
+                   value);
+    cfg->backing_size = bytes - bytes % GS_SLOT_SIZE;
+    return 0;
+  }
+  if (strcmp (key, "punch-holes") == 0 || strcmp (key, "fault-injection") == 0) {
+    bool b;
+    if (parse_bool (value, &b) < 0)
+      return fail (err, errlen, -EINVAL,
+                   "%s: '%s' is not a boolean (true or false)", key, value);
+    if (key[0] == 'p')
+      cfg->punch_holes = b;
+    else
+      cfg->fault_injection = b;
+    return 0;
+  }
+  if (strcmp (key, "writeback-high") == 0 || strcmp (key, "writeback-low") == 0) {
+    if (parse_int (value, 1, 100, &n) < 0)
+      return fail (err, errlen, -EINVAL,
+                   "%s: '%s' is not a percentage from 1 to 100", key, value);
+    if (strcmp (key, "writeback-high") == 0)
+      cfg->writeback_high = (unsigned) n;
+    else
+      cfg->writeback_low = (unsigned) n;
+    return 0;
+  }
+  if (strcmp (key, "control") == 0) {
+    char *copy;
+    if (value[0] == '\0')
+      return fail (err, errlen, -EINVAL, "control: empty path");
+    copy = strdup (value);
+    if (!copy)
+      return fail (err, errlen, -ENOMEM, "control: out of memory");
+    free (cfg->control);
+    cfg->control = copy;
+    return 0;
+  }
   return fail (err, errlen, -ENOENT,
                "%s: unknown key (see --help for the keys)", key);
 }
@@ -212,5 +316,9 @@ gs_config_check (const struct gs_config *cfg, char *err, size_t errlen)
                  cfg->size);
   if (cfg->ram_limit == 0)
     return fail (err, errlen, -EINVAL, "ram-limit: must be greater than 0");
+  if (cfg->writeback_low >= cfg->writeback_high)
+    return fail (err, errlen, -EINVAL,
+                 "writeback-low: %u%% must be below writeback-high (%u%%)",
+                 cfg->writeback_low, cfg->writeback_high);
   return 0;
 }

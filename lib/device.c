@@ -42,6 +42,10 @@ gs_device_create (const struct gs_config *cfg, struct gs_device **devp)
   gs_patterns_init (&dev->patterns);
   pthread_mutex_init (&dev->bg_lock, NULL);
   pthread_cond_init (&dev->bg_cond, NULL);
+  pthread_mutex_init (&dev->backing_lock, NULL);
+  pthread_mutex_init (&dev->writeback_lock, NULL);
+  pthread_mutex_init (&dev->drain_lock, NULL);
+  pthread_cond_init (&dev->drain_cond, NULL);
   r = gs_table_init (&dev->table,
                      (dev->nslots + GS_CLUSTER_SLOTS - 1) / GS_CLUSTER_SLOTS);
   if (r == 0)
@@ -61,10 +65,15 @@ gs_device_destroy (struct gs_device *dev)
   if (!dev)
     return;
   gs_background_stop (dev);
+  gs_backings_close (dev);
   gs_table_destroy (&dev->table);
   gs_pool_destroy (dev->pool);
   gs_codec_destroy (&dev->codec);
   gs_patterns_destroy (&dev->patterns);
+  pthread_cond_destroy (&dev->drain_cond);
+  pthread_mutex_destroy (&dev->drain_lock);
+  pthread_mutex_destroy (&dev->writeback_lock);
+  pthread_mutex_destroy (&dev->backing_lock);
   pthread_cond_destroy (&dev->bg_cond);
   pthread_mutex_destroy (&dev->bg_lock);
   free (dev);
@@ -144,6 +153,8 @@ count_entry (struct gs_device *dev, gs_entry e, int64_t sign)
     if (entry_is_zero (e))
       ctr_add (&dev->ctr.slots_same_zero, sign);
   }
+  else if (entry_is_backing (e))
+    ctr_add (&dev->ctr.slots_backing, sign);
   else if (entry_is_ram (e)) {
     size_t cap;
     bool raw;
@@ -164,12 +175,15 @@ __entry_release (struct gs_device *dev, struct gs_cluster *c, gs_entry e)
     gs_patterns_put (&dev->patterns, entry_to_pattern_index (e));
   else if (entry_is_ram (e))
     gs_pool_free (dev->pool, e);
+  else if (entry_is_backing (e))
+    gs_backing_free (dev->backing[entry_to_backing_id (e)], entry_to_pslot (e));
 }
 
-/* Replace slot @slot (entry @i of @c) with @e, releasing the old contents.
- * On error @e is untouched (the caller still owns it). */
-static int
-__slot_set (struct gs_device *dev, struct gs_cluster *c, unsigned i, gs_entry e)
+/* __gs_slot_replace - see device_impl.h.  On error @e is untouched (the
+ * caller still owns what it points to). */
+int
+__gs_slot_replace (struct gs_device *dev, struct gs_cluster *c, unsigned i,
+                   gs_entry e)
 {
   gs_entry old = __gs_cluster_entry (c, i);
   int r;
@@ -198,7 +212,7 @@ __slot_store (struct gs_device *dev, struct gs_cluster *c, uint64_t slot,
     if (r < 0)
       return r;
   }
-  r = __slot_set (dev, c, i, e);
+  r = __gs_slot_replace (dev, c, i, e);
   if (r < 0) {
     if (entry_is_ram (e))
       gs_pool_free (dev->pool, e);
@@ -206,6 +220,69 @@ __slot_store (struct gs_device *dev, struct gs_cluster *c, uint64_t slot,
       encoded_drop (dev, enc);
   }
   return r;
+}
+
+/* This thread's 4 KiB-aligned buffer for direct I/O to backings. */
+static pthread_key_t bounce_key;
+static pthread_once_t bounce_once = PTHREAD_ONCE_INIT;
+
+static void
+bounce_key_make (void)
+{
+  pthread_key_create (&bounce_key, free);
+}
+
+static void *
+bounce_buffer (void)
+{
+  void *p;
+
+  pthread_once (&bounce_once, bounce_key_make);
+  p = pthread_getspecific (bounce_key);
+  if (!p) {
+    if (posix_memalign (&p, GS_SLOT_SIZE, GS_SLOT_SIZE) != 0)
+      return NULL;
+    pthread_setspecific (bounce_key, p);
+  }
+  return p;
+}
+
+/* Read the backing page @e points at into the 4 KiB @page.  Single pages
+ * on the request path use pread: one system call, no ring to set up in
+ * every nbdkit thread. */
+static int
+read_backing (struct gs_device *dev, gs_entry e, void *page)
+{
+  struct gs_backing *b = dev->backing[entry_to_backing_id (e)];
+  void *buf = bounce_buffer ();
+  int r;
+
+  if (!buf)
+    return -ENOMEM;
+  r = gs_backing_read_page (b, entry_to_pslot (e), buf);
+  if (r < 0) {
+    ctr_add (&dev->ctr.backing_read_errors, 1);
+    return r;
+  }
+  if (entry_backing_is_zstd (e))
+    return gs_decompress (&dev->codec, page, buf, GS_SLOT_SIZE);
+  memcpy (page, buf, GS_SLOT_SIZE);
+  return 0;
+}
+
+/* gs_page_to_ram_object - see device_impl.h. */
+int
+gs_page_to_ram_object (struct gs_device *dev, uint64_t owner,
+                       const void *page, bool zstd, gs_entry *e)
+{
+  size_t len = GS_SLOT_SIZE;
+
+  if (zstd) {
+    len = gs_frame_size (page, GS_SLOT_SIZE);
+    if (len == 0)
+      return -EIO;
+  }
+  return gs_pool_alloc (dev->pool, owner, !zstd, page, len, e);
 }
 
 /* Read slot entry @i of @c (or of an absent cluster if @c is NULL) into
@@ -240,8 +317,11 @@ __slot_read (struct gs_device *dev, struct gs_cluster *c, unsigned i,
         return r;
     }
   }
-  else
-    return -EIO;                /* no backing tier yet */
+  else {
+    int r = read_backing (dev, e, page);
+    if (r < 0)
+      return r;
+  }
   if (!entry_is_empty (e) && !entry_is_young (e))
     c->entries[i] = entry_mkyoung (e);
   return 0;
@@ -386,16 +466,30 @@ gs_compact (struct gs_device *dev)
   return gs_compact_segments (dev, 100);
 }
 
-/* Write one slot; when the pool is full but holds garbage, compact it and
- * try once more. */
+/* How often a writer short of RAM reclaims and tries again. */
+#define DIRECT_RECLAIM_TRIES 8
+#define DIRECT_RECLAIM_PAGES 64
+
+/* Write one slot.  When the pool is full: write cold pages back to
+ * backing (waiting for any writeback under way; it frees whole segments),
+ * or else compact the pool if it holds garbage, and try again; ENOSPC
+ * only when neither frees room. */
 static int
 write_slot_retry (struct gs_device *dev, uint64_t slot, uint32_t in,
                   uint32_t n, const unsigned char *data)
 {
   int r = write_slot (dev, slot, in, n, data);
+  unsigned tries;
 
-  if (r == -ENOSPC && gs_compact (dev) > 0)
+  for (tries = 0; r == -ENOSPC && tries < DIRECT_RECLAIM_TRIES; tries++) {
+    if (!(gs_backing_any_room (dev)
+          && gs_writeback_run (dev, DIRECT_RECLAIM_PAGES, true) > 0)
+        && gs_compact (dev) == 0)
+      break;
     r = write_slot (dev, slot, in, n, data);
+  }
+  if (r == 0 && dev->backing_count > 0 && gs_over_high_watermark (dev))
+    gs_background_kick (dev);
   return r;
 }
 
@@ -445,8 +539,14 @@ fill_slots (struct gs_device *dev, uint64_t first, uint64_t end, gs_entry fill)
       gs_cluster_lock (c);
       for (s = first; s < stop && r == 0; s++) {
         unsigned i = (unsigned) (s % GS_CLUSTER_SLOTS);
-        if (__gs_cluster_entry (c, i) != fill)
-          r = __slot_set (dev, c, i, fill);
+        gs_entry old = __gs_cluster_entry (c, i);
+        if (old == fill)
+          continue;
+        /* Give the backing's space back before the slot can be reused. */
+        if (entry_is_backing (old))
+          gs_backing_punch (dev->backing[entry_to_backing_id (old)],
+                            entry_to_pslot (old), 1);
+        r = __gs_slot_replace (dev, c, i, fill);
       }
       gs_cluster_unlock (c);
       if (r < 0)

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "backing_impl.h"
 #include "codec.h"
 #include "ghostswap/device.h"
 #include "pattern.h"
@@ -15,6 +16,9 @@
 /* Counters, updated with relaxed atomics. */
 struct gs_counters {
   uint64_t slots_same, slots_same_zero, slots_ram, slots_ram_raw;
+  uint64_t slots_backing;
+  uint64_t writeback_pages, writeback_batches, writeback_second_chance;
+  uint64_t backing_read_errors, backing_write_errors;
   uint64_t reads, writes, trims, zeroes, flushes, caches, extents;
   uint64_t bytes_read, bytes_written;
   uint64_t errors, enospc;
@@ -29,12 +33,91 @@ struct gs_device {
   struct gs_patterns patterns;
   struct gs_counters ctr;
 
+  /* Backings by id.  A slot (or a reserved physical slot) pointing into a
+   * backing keeps it from being removed, so code that found a backing
+   * through an entry, under its cluster lock, may use it without locks.
+   * backing_lock protects the table itself, and is held to pick a backing
+   * and reserve slots in it (so removal cannot race a reservation). */
+  pthread_mutex_t backing_lock;
+  struct gs_backing *backing[GS_MAX_BACKINGS];
+  unsigned next_backing;      /* round-robin start for writeback targets */
+  unsigned backing_count;     /* atomic: attached backings */
+
+  /* One writeback at a time (background or a writer short of RAM). */
+  pthread_mutex_t writeback_lock;
+
+  /* The drain thread: drain_lock protects drain_status and the flags. */
+  pthread_mutex_t drain_lock;
+  pthread_cond_t drain_cond;
+  struct gs_drain_status drain_status;
+  bool drain_thread_live, drain_cancel;
+  pthread_t drain_thread;
+  uint64_t drain_source_id, drain_target_id;   /* target: GS_MAX_BACKINGS = any */
+
   /* The background thread (compaction): bg_lock protects the flags. */
   pthread_mutex_t bg_lock;
   pthread_cond_t bg_cond;
   bool bg_running, bg_stop;
+  bool bg_kicked;             /* atomic: a wake-up is pending */
   pthread_t bg_thread;
 };
+
+/* gs_over_high_watermark - is the pool above writeback-high?
+ * Context: any.  Return: true or false.
+ */
+bool gs_over_high_watermark (struct gs_device *dev);
+
+/* gs_background_kick - wake the background thread now.
+ * Context: any.  Return: nothing.
+ */
+void gs_background_kick (struct gs_device *dev);
+
+/* gs_backings_close - stop a drain and close every backing.
+ * Context: no request may be running.  Return: nothing.
+ */
+void gs_backings_close (struct gs_device *dev);
+
+/* gs_backing_any_room - is there a healthy backing to write pages to?
+ * Context: any.  Return: true or false.
+ */
+bool gs_backing_any_room (struct gs_device *dev);
+
+/* gs_backing_reserve - pick a backing (other than @exclude, or only @only
+ * if it is not NULL) and reserve up to @n contiguous physical slots for
+ * @owners.
+ * Context: takes backing_lock.
+ * Return: the backing and *@first, *@got (> 0), or NULL if none has room.
+ */
+struct gs_backing *gs_backing_reserve (struct gs_device *dev,
+                                       const struct gs_backing *exclude,
+                                       struct gs_backing *only,
+                                       const uint64_t *owners, uint64_t n,
+                                       uint64_t *first, uint64_t *got);
+
+/* gs_writeback_run - write back cold pages: @pages of them (0: until the
+ * pool is down to the low watermark); with @force, also pages whose
+ * accessed bit is set (a writer short of RAM).
+ * Context: takes writeback_lock, cluster locks; may sleep.
+ * Return: pages written, or -ENOSPC if no backing has room.
+ */
+int64_t gs_writeback_run (struct gs_device *dev, uint64_t pages, bool force);
+
+/* __gs_slot_replace - make entry @i of @c be @e, releasing what the old
+ * entry held (a RAM object, a pattern reference or a physical slot) and
+ * keeping the counters.  Fails only for a cluster with no entry array.
+ * Context: caller holds c->lock.
+ * Return: 0 or -ENOMEM.
+ */
+int __gs_slot_replace (struct gs_device *dev, struct gs_cluster *c,
+                       unsigned i, gs_entry e);
+
+/* gs_page_to_ram_object - store a page read from backing (@zstd: a frame
+ * padded to 4 KiB, else raw) in the RAM pool for ghost slot @owner.
+ * Context: caller holds the owner's cluster lock.
+ * Return: 0 and *@e, or -ENOSPC / -ENOMEM / -EIO.
+ */
+int gs_page_to_ram_object (struct gs_device *dev, uint64_t owner,
+                           const void *page, bool zstd, gs_entry *e);
 
 /* gs_background_stop - stop and join the background thread if it runs.
  * Context: may sleep.  Return: nothing.

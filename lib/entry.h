@@ -12,23 +12,28 @@
  * +-----------------------------------------------------------+---+--+-----+
  * |      0       |   pattern table index (32 bits)            | 1 |A | 001 | SAME, wide
  * +-----------------------------------------------------------+---+--+-----+
- *  63                                  21 20                4   3  2   0
- * +-------------------------------------+--------------------+--+-----+
- * |  pool segment address >> 5 (43)     | object offset (17) |A | 010 | RAM
- * +-------------------------------------+--------------------+--+-----+
- *  63                                12 11           4   3  2   0
- * +------------------------------------+--------------+--+-----+
- * |     physical slot (52 bits)        | backing (8)  |A | 011 | BACKING
- * +------------------------------------+--------------+--+-----+
+ *  63                                22 21                5   4   3  2   0
+ * +-----------------------------------+--------------------+---+--+-----+
+ * |  pool segment address >> 6 (42)   | object offset (17) | W |A | 010 | RAM
+ * +-----------------------------------+--------------------+---+--+-----+
+ *  63                                13 12            5   4   3  2   0
+ * +------------------------------------+---------------+---+--+-----+
+ * |     physical slot (51 bits)        | backing (8)   | Z |A | 011 | BACKING
+ * +------------------------------------+---------------+---+--+-----+
  *
  * EMPTY is the all-zero word, so a fresh (zeroed) entry array is all empty.
  * A page of one repeated 8-byte word whose value survives sign extension
  * from 59 bits (zero, all-ones, small numbers, most byte patterns) is held
  * inline; any other such page keeps its word in the device's pattern table
  * (lib/pattern.c) and the entry holds its index.  RAM objects live in the
- * pool (lib/pool.c): a 32-byte aligned segment below 2^48 (x86-64 and
+ * pool (lib/pool.c): a 64-byte aligned segment below 2^48 (x86-64 and
  * arm64 user space; the pool refuses others) and the object's byte offset
- * in it.  BACKING is reserved for the backing tier.
+ * in it.  W marks a RAM page that writeback has copied and is about to
+ * move: any write replaces the entry and so clears it, which is how a
+ * racing write wins.  A BACKING page lives in one 4 KiB physical slot of a
+ * backing device; Z says that slot holds the page's zstd frame (padded)
+ * rather than the raw page, so pages move between tiers without being
+ * recompressed.
  */
 #ifndef GHOSTSWAP_ENTRY_H
 #define GHOSTSWAP_ENTRY_H
@@ -52,18 +57,20 @@ typedef uint64_t gs_entry;
 #define GS_SAME_INDEX_SHIFT      5
 #define GS_SAME_INDEX_MASK       0xffffffffull
 
-#define GS_RAM_OFFSET_SHIFT      4
+#define GS_RAM_WRITEBACK         (1ull << 4)
+#define GS_RAM_OFFSET_SHIFT      5
 #define GS_RAM_OFFSET_BITS       17
 #define GS_RAM_OFFSET_MASK       ((1ull << GS_RAM_OFFSET_BITS) - 1)
-#define GS_RAM_SEGMENT_SHIFT     21
-#define GS_RAM_SEGMENT_ALIGN     32
-#define GS_RAM_SEGMENT_ALIGN_SHIFT 5
+#define GS_RAM_SEGMENT_SHIFT     22
+#define GS_RAM_SEGMENT_ALIGN     64
+#define GS_RAM_SEGMENT_ALIGN_SHIFT 6
 #define GS_RAM_ADDRESS_LIMIT     (1ull << 48)
 
-#define GS_BACKING_ID_SHIFT      4
+#define GS_BACKING_ZSTD          (1ull << 4)
+#define GS_BACKING_ID_SHIFT      5
 #define GS_BACKING_ID_MASK       0xffull
-#define GS_BACKING_PSLOT_SHIFT   12
-#define GS_BACKING_PSLOT_BITS    52
+#define GS_BACKING_PSLOT_SHIFT   13
+#define GS_BACKING_PSLOT_BITS    51
 
 _Static_assert (GS_SAME_PATTERN_SHIFT + GS_SAME_PATTERN_BITS == 64,
                 "inline pattern fills the entry");
@@ -108,11 +115,16 @@ entry_is_young (gs_entry e)
   return (e & GS_ENTRY_ACCESSED) != 0;
 }
 
-/* Entries equal but for the accessed bit. */
+/* Entries equal but for the accessed and writeback bits: the page is in
+ * the same place. */
 static inline bool
 entry_same_place (gs_entry a, gs_entry b)
 {
-  return entry_mkold (a) == entry_mkold (b);
+  gs_entry ignore = GS_ENTRY_ACCESSED;
+
+  if ((a & GS_ENTRY_TAG_MASK) == GS_ENTRY_TAG_RAM)
+    ignore |= GS_RAM_WRITEBACK;
+  return (a & ~ignore) == (b & ~ignore);
 }
 
 /* --- same-filled --- */
@@ -201,14 +213,26 @@ entry_to_offset (gs_entry e)
   return (uint32_t) ((e >> GS_RAM_OFFSET_SHIFT) & GS_RAM_OFFSET_MASK);
 }
 
-/* --- backing (reserved for the backing tier) --- */
+static inline bool
+entry_is_writeback (gs_entry e)
+{
+  return entry_is_ram (e) && (e & GS_RAM_WRITEBACK);
+}
 
 static inline gs_entry
-backing_to_entry (unsigned id, uint64_t pslot)
+entry_mkwriteback (gs_entry e)
+{
+  return e | GS_RAM_WRITEBACK;
+}
+
+/* --- backing --- */
+
+static inline gs_entry
+backing_to_entry (unsigned id, uint64_t pslot, bool zstd)
 {
   return (pslot << GS_BACKING_PSLOT_SHIFT)
     | (((uint64_t) id & GS_BACKING_ID_MASK) << GS_BACKING_ID_SHIFT)
-    | GS_ENTRY_TAG_BACKING;
+    | (zstd ? GS_BACKING_ZSTD : 0) | GS_ENTRY_TAG_BACKING;
 }
 
 static inline bool
@@ -227,6 +251,12 @@ static inline uint64_t
 entry_to_pslot (gs_entry e)
 {
   return e >> GS_BACKING_PSLOT_SHIFT;
+}
+
+static inline bool
+entry_backing_is_zstd (gs_entry e)
+{
+  return (e & GS_BACKING_ZSTD) != 0;
 }
 
 #endif /* GHOSTSWAP_ENTRY_H */

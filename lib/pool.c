@@ -23,9 +23,6 @@ struct gs_segment {
   unsigned char data[];             /* objects: 7-byte header + payload */
 };
 
-_Static_assert (sizeof (struct gs_segment) % GS_RAM_SEGMENT_ALIGN == 0,
-                "payload keeps the segment alignment");
-
 #define SEGMENT_BYTES (sizeof (struct gs_segment) + GS_SEGMENT_DATA)
 
 /* Object header: bits 0..51 owner slot, bit 52 raw. */
@@ -40,7 +37,7 @@ struct stream {
 struct gs_pool {
   pthread_mutex_t lock;             /* protects the sealed list, segments,
                                      * and frees of segments */
-  struct gs_segment *sealed;        /* list head */
+  struct gs_segment *oldest, *newest;  /* the sealed list, in sealing order */
   uint64_t segments;
   uint64_t limit_segments;          /* atomic */
   uint64_t live_bytes;              /* atomic */
@@ -104,7 +101,7 @@ gs_pool_destroy (struct gs_pool *pool)
 
   if (!pool)
     return;
-  for (s = pool->sealed; s; s = next) {
+  for (s = pool->oldest; s; s = next) {
     next = s->next;
     free (s);
   }
@@ -131,27 +128,32 @@ sealed_unlink (struct gs_pool *pool, struct gs_segment *s)
   if (s->prev)
     s->prev->next = s->next;
   else
-    pool->sealed = s->next;
+    pool->oldest = s->next;
   if (s->next)
     s->next->prev = s->prev;
+  else
+    pool->newest = s->prev;
   s->prev = s->next = NULL;
 }
 
+/* Append @s as the newest sealed segment. */
 static void
 sealed_link (struct gs_pool *pool, struct gs_segment *s)
 {
-  s->prev = NULL;
-  s->next = pool->sealed;
-  if (pool->sealed)
-    pool->sealed->prev = s;
-  pool->sealed = s;
+  s->next = NULL;
+  s->prev = pool->newest;
+  if (pool->newest)
+    pool->newest->next = s;
+  else
+    pool->oldest = s;
+  pool->newest = s;
 }
 
 /* Free a segment that no list holds.  Context: pool lock held. */
 static void
 segment_free (struct gs_pool *pool, struct gs_segment *s)
 {
-  pool->segments--;
+  __atomic_sub_fetch (&pool->segments, 1, __ATOMIC_RELAXED);
   free (s);
 }
 
@@ -177,7 +179,7 @@ segment_new (struct gs_pool *pool, bool reserve)
     return NULL;
   }
   memset (p, 0, sizeof (struct gs_segment));
-  pool->segments++;
+  __atomic_add_fetch (&pool->segments, 1, __ATOMIC_RELAXED);
   return p;
 }
 
@@ -323,51 +325,48 @@ gs_pool_move (struct gs_pool *pool, gs_entry entry, gs_entry *moved)
   return 0;
 }
 
-static int
-by_live (const void *a, const void *b)
+/* Claim @s for a walk: mark it COMPACTING unless it is empty (its last
+ * free is about to unlink and free it) or at least @max_live_percent live.
+ * Context: pool lock. */
+static bool
+claim (struct gs_pool *pool, struct gs_segment *s, unsigned max_live_percent)
 {
-  const struct gs_segment *x = *(struct gs_segment *const *) a;
-  const struct gs_segment *y = *(struct gs_segment *const *) b;
-  uint64_t lx = __atomic_load_n (&x->state, __ATOMIC_RELAXED) & SEG_LIVE_MASK;
-  uint64_t ly = __atomic_load_n (&y->state, __ATOMIC_RELAXED) & SEG_LIVE_MASK;
+  uint64_t st = __atomic_load_n (&s->state, __ATOMIC_ACQUIRE);
 
-  return lx < ly ? -1 : lx > ly;
+  for (;;) {
+    uint64_t live = st & SEG_LIVE_MASK;
+
+    if (live == 0 || live * 100 >= (uint64_t) s->used * max_live_percent)
+      return false;
+    if (__atomic_compare_exchange_n (&s->state, &st, st | SEG_COMPACTING,
+                                     false, __ATOMIC_ACQ_REL,
+                                     __ATOMIC_ACQUIRE)) {
+      sealed_unlink (pool, s);
+      return true;
+    }
+  }
 }
 
-/* Take the segments to compact off the sealed list.  Context: pool lock. */
-static size_t
-pick_victims (struct gs_pool *pool, unsigned max_live_percent,
+/* gs_pool_take - see pool.h. */
+size_t
+gs_pool_take (struct gs_pool *pool, unsigned max_live_percent,
               struct gs_segment **v, size_t max)
 {
+  ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&pool->lock);
   struct gs_segment *s, *next;
   size_t n = 0;
 
-  for (s = pool->sealed; s && n < max; s = next) {
-    uint64_t st = __atomic_load_n (&s->state, __ATOMIC_ACQUIRE);
-    uint64_t live;
-
+  for (s = pool->oldest; s && n < max; s = next) {
     next = s->next;
-    for (;;) {
-      live = st & SEG_LIVE_MASK;
-      /* live == 0: its last free is about to unlink and free it. */
-      if (live == 0 || live == s->used
-          || live * 100 >= (uint64_t) s->used * max_live_percent)
-        break;
-      if (__atomic_compare_exchange_n (&s->state, &st, st | SEG_COMPACTING,
-                                       false, __ATOMIC_ACQ_REL,
-                                       __ATOMIC_ACQUIRE)) {
-        sealed_unlink (pool, s);
-        v[n++] = s;
-        break;
-      }
-    }
+    if (claim (pool, s, max_live_percent))
+      v[n++] = s;
   }
   return n;
 }
 
-/* After a victim was walked: free it if empty, else give it back. */
-static void
-victim_done (struct gs_pool *pool, struct gs_segment *s)
+/* gs_pool_give_back - see pool.h. */
+void
+gs_pool_give_back (struct gs_pool *pool, struct gs_segment *s)
 {
   ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&pool->lock);
   uint64_t st = __atomic_load_n (&s->state, __ATOMIC_ACQUIRE);
@@ -386,6 +385,68 @@ victim_done (struct gs_pool *pool, struct gs_segment *s)
   }
 }
 
+/* gs_pool_walk - see pool.h. */
+void
+gs_pool_walk (struct gs_pool *pool, struct gs_segment *s,
+              gs_relocate_fn visit, void *opaque)
+{
+  uint32_t off = 0, used = s->used;
+
+  while (off < used) {
+    bool raw;
+    size_t len = object_len (pool, s, off, &raw);
+    uint64_t owner = get_header (s->data + off) & HDR_OWNER_MASK;
+
+    if (len == 0)
+      break;                    /* unreadable: leave the rest where it is */
+    visit (opaque, owner, ram_to_entry (s, off));
+    off += GS_OBJ_HEADER + (uint32_t) len;
+  }
+}
+
+/* gs_pool_seal_open - see pool.h. */
+void
+gs_pool_seal_open (struct gs_pool *pool)
+{
+  unsigned i;
+
+  for (i = 0; i <= GS_POOL_STREAMS; i++) {
+    struct stream *st = &pool->stream[i];
+    ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&st->lock);
+
+    if (st->open) {
+      segment_seal (pool, st->open);
+      st->open = NULL;
+    }
+  }
+}
+
+/* gs_pool_bytes - see pool.h. */
+uint64_t
+gs_pool_bytes (struct gs_pool *pool)
+{
+  return __atomic_load_n (&pool->segments, __ATOMIC_RELAXED) * SEGMENT_BYTES;
+}
+
+/* gs_pool_limit - see pool.h. */
+uint64_t
+gs_pool_limit (struct gs_pool *pool)
+{
+  return __atomic_load_n (&pool->limit_segments, __ATOMIC_RELAXED)
+    * SEGMENT_BYTES;
+}
+
+static int
+by_live (const void *a, const void *b)
+{
+  const struct gs_segment *x = *(struct gs_segment *const *) a;
+  const struct gs_segment *y = *(struct gs_segment *const *) b;
+  uint64_t lx = __atomic_load_n (&x->state, __ATOMIC_RELAXED) & SEG_LIVE_MASK;
+  uint64_t ly = __atomic_load_n (&y->state, __ATOMIC_RELAXED) & SEG_LIVE_MASK;
+
+  return lx < ly ? -1 : lx > ly;
+}
+
 /* gs_pool_compact - see pool.h. */
 uint64_t
 gs_pool_compact (struct gs_pool *pool, unsigned max_live_percent,
@@ -396,33 +457,17 @@ gs_pool_compact (struct gs_pool *pool, unsigned max_live_percent,
   CLEANUP_FREE struct gs_segment **v = NULL;
   size_t n, i, max;
 
-  {
-    ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&pool->lock);
-    max = pool->segments;
-    if (max == 0)
-      return 0;
-    v = malloc (sizeof *v * max);
-    if (!v)
-      return 0;
-    n = pick_victims (pool, max_live_percent, v, max);
-  }
+  max = __atomic_load_n (&pool->segments, __ATOMIC_RELAXED);
+  if (max == 0)
+    return 0;
+  v = malloc (sizeof *v * max);
+  if (!v)
+    return 0;
+  n = gs_pool_take (pool, max_live_percent, v, max);
   qsort (v, n, sizeof *v, by_live);
-
   for (i = 0; i < n; i++) {
-    struct gs_segment *s = v[i];
-    uint32_t off = 0, used = s->used;
-
-    while (off < used) {
-      bool raw;
-      size_t len = object_len (pool, s, off, &raw);
-      uint64_t owner = get_header (s->data + off) & HDR_OWNER_MASK;
-
-      if (len == 0)
-        break;                  /* unreadable: leave the rest where it is */
-      relocate (opaque, owner, ram_to_entry (s, off));
-      off += GS_OBJ_HEADER + (uint32_t) len;
-    }
-    victim_done (pool, s);
+    gs_pool_walk (pool, v[i], relocate, opaque);
+    gs_pool_give_back (pool, v[i]);
   }
   if (n > 0)
     __atomic_add_fetch (&pool->compactions, 1, __ATOMIC_RELAXED);
@@ -442,7 +487,7 @@ gs_pool_get_stats (struct gs_pool *pool, struct gs_pool_stats *st)
   st->live_bytes = __atomic_load_n (&pool->live_bytes, __ATOMIC_RELAXED);
   st->objects = __atomic_load_n (&pool->objects, __ATOMIC_RELAXED);
   st->header_bytes = st->objects * GS_OBJ_HEADER;
-  for (s = pool->sealed; s; s = s->next)
+  for (s = pool->oldest; s; s = s->next)
     st->garbage_bytes += s->used
       - (__atomic_load_n (&s->state, __ATOMIC_RELAXED) & SEG_LIVE_MASK);
   st->compactions = __atomic_load_n (&pool->compactions, __ATOMIC_RELAXED);

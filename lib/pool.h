@@ -110,6 +110,45 @@ typedef void (*gs_relocate_fn) (void *opaque, uint64_t owner, gs_entry entry);
  */
 int gs_pool_move (struct gs_pool *pool, gs_entry entry, gs_entry *moved);
 
+/* gs_pool_take - claim up to @max sealed segments whose live share is
+ * below @max_live_percent (101: any with a live object), oldest first,
+ * for a walk; they leave the sealed list until gs_pool_give_back.
+ * Context: takes the pool lock.
+ * Return: how many were put in @v.
+ */
+size_t gs_pool_take (struct gs_pool *pool, unsigned max_live_percent,
+                     struct gs_segment **v, size_t max);
+
+/* gs_pool_walk - call @visit with the owner and entry of every object in
+ * the claimed segment @s, dead or alive (the visitor checks the owner's
+ * entry under its cluster lock).
+ * Context: no lock held by the caller.  Return: nothing.
+ */
+void gs_pool_walk (struct gs_pool *pool, struct gs_segment *s,
+                   gs_relocate_fn visit, void *opaque);
+
+/* gs_pool_give_back - end a walk of @s: free it if nothing in it is live,
+ * else return it to the sealed list as the newest.
+ * Context: takes the pool lock.  Return: nothing.
+ */
+void gs_pool_give_back (struct gs_pool *pool, struct gs_segment *s);
+
+/* gs_pool_seal_open - seal every stream's open segment so that all
+ * objects can be walked.
+ * Context: takes stream locks and the pool lock.  Return: nothing.
+ */
+void gs_pool_seal_open (struct gs_pool *pool);
+
+/* gs_pool_bytes - memory held by segments now.
+ * Context: any.  Return: bytes.
+ */
+uint64_t gs_pool_bytes (struct gs_pool *pool);
+
+/* gs_pool_limit - the cap in bytes, rounded down to whole segments.
+ * Context: any.  Return: bytes.
+ */
+uint64_t gs_pool_limit (struct gs_pool *pool);
+
 /* gs_pool_compact - empty every sealed segment whose live share is below
  * @max_live_percent (all sealed segments with some garbage when 100),
  * emptiest first, moving live objects through @relocate.

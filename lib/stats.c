@@ -3,12 +3,31 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cleanup.h"
 #include "device_impl.h"
 
 static uint64_t
 get (const uint64_t *counter)
 {
   return __atomic_load_n (counter, __ATOMIC_RELAXED);
+}
+
+static void
+backing_stats (struct gs_device *dev, struct gs_stats *st)
+{
+  ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&dev->backing_lock);
+  unsigned i;
+
+  for (i = 0; i < GS_MAX_BACKINGS; i++) {
+    struct gs_backing *b = dev->backing[i];
+    if (!b)
+      continue;
+    st->backings++;
+    st->backing_slots += b->nslots;
+    st->backing_used += __atomic_load_n (&b->used, __ATOMIC_RELAXED);
+  }
+  st->rmap_bytes = st->backing_slots * GS_RMAP_BYTES;
+  st->metadata_bytes += st->rmap_bytes;
 }
 
 /* gs_get_stats - see device.h. */
@@ -29,7 +48,8 @@ gs_get_stats (struct gs_device *dev, struct gs_stats *st)
   st->slots_same_zero = get (&dev->ctr.slots_same_zero);
   st->slots_ram = get (&dev->ctr.slots_ram);
   st->slots_ram_raw = get (&dev->ctr.slots_ram_raw);
-  used_slots = st->slots_same + st->slots_ram;
+  st->slots_backing = get (&dev->ctr.slots_backing);
+  used_slots = st->slots_same + st->slots_ram + st->slots_backing;
   st->slots_empty = st->slots - used_slots;
 
   st->stored_bytes = st->slots_ram * GS_SLOT_SIZE;
@@ -51,15 +71,27 @@ gs_get_stats (struct gs_device *dev, struct gs_stats *st)
     + ps.header_bytes + segment_desc
     + gs_patterns_bytes (&dev->patterns);
 
+  backing_stats (dev, st);
+  if (st->slots_backing > 0)
+    st->metadata_per_backing_slot =
+      ((double) st->slots_backing * (double) sizeof (gs_entry)
+       + (double) st->rmap_bytes) / (double) st->slots_backing
+      + (double) sizeof (struct gs_cluster) / GS_CLUSTER_SLOTS;
+  st->writeback_pages = get (&dev->ctr.writeback_pages);
+  st->writeback_batches = get (&dev->ctr.writeback_batches);
+  st->writeback_second_chance = get (&dev->ctr.writeback_second_chance);
+  st->backing_read_errors = get (&dev->ctr.backing_read_errors);
+  st->backing_write_errors = get (&dev->ctr.backing_write_errors);
+
   if (st->pool_bytes > 0)
     st->pool_fragmentation =
       1.0 - (double) st->pool_live_bytes / (double) st->pool_bytes;
   if (st->compressed_bytes > 0)
     st->compression_ratio =
       (double) st->stored_bytes / (double) st->compressed_bytes;
-  if (used_slots > 0)
-    st->memory_ratio = (double) (used_slots * GS_SLOT_SIZE)
-      / (double) (st->pool_bytes + st->metadata_bytes);
+  if (used_slots > st->slots_backing)
+    st->memory_ratio = (double) ((used_slots - st->slots_backing) * GS_SLOT_SIZE)
+      / (double) (st->pool_bytes + st->metadata_bytes - st->rmap_bytes);
   if (st->slots_ram > 0)
     st->metadata_per_ram_slot =
       (double) st->metadata_bytes / (double) st->slots_ram;
@@ -86,25 +118,34 @@ gs_stats_format (const struct gs_stats *st, char *buf, size_t buflen)
   return snprintf (buf, buflen,
                    U(size) U(slots) U(ram_limit)
                    U(slots_empty) U(slots_same) U(slots_same_zero)
-                   U(slots_ram) U(slots_ram_raw)
+                   U(slots_ram) U(slots_ram_raw) U(slots_backing)
                    U(stored_bytes) U(compressed_bytes)
                    U(pool_bytes) U(pool_live_bytes) U(pool_garbage_bytes)
                    F(pool_fragmentation) F(compression_ratio) F(memory_ratio)
                    U(metadata_bytes) F(metadata_per_ram_slot)
-                   U(clusters) U(segments) U(compactions) U(objects_moved)
+                   U(clusters) U(rmap_bytes) F(metadata_per_backing_slot)
+                   U(segments) U(compactions) U(objects_moved)
+                   U(backings) U(backing_slots) U(backing_used)
+                   U(writeback_pages) U(writeback_batches)
+                   U(writeback_second_chance)
+                   U(backing_read_errors) U(backing_write_errors)
                    U(reads) U(writes) U(trims) U(zeroes) U(flushes)
                    U(caches) U(extents) U(bytes_read) U(bytes_written)
                    U(errors) U(enospc),
                    st->size, st->slots, st->ram_limit,
                    st->slots_empty, st->slots_same, st->slots_same_zero,
-                   st->slots_ram, st->slots_ram_raw,
+                   st->slots_ram, st->slots_ram_raw, st->slots_backing,
                    st->stored_bytes, st->compressed_bytes,
                    st->pool_bytes, st->pool_live_bytes, st->pool_garbage_bytes,
                    st->pool_fragmentation, st->compression_ratio,
                    st->memory_ratio,
                    st->metadata_bytes, st->metadata_per_ram_slot,
-                   st->clusters, st->segments, st->compactions,
-                   st->objects_moved,
+                   st->clusters, st->rmap_bytes, st->metadata_per_backing_slot,
+                   st->segments, st->compactions, st->objects_moved,
+                   st->backings, st->backing_slots, st->backing_used,
+                   st->writeback_pages, st->writeback_batches,
+                   st->writeback_second_chance,
+                   st->backing_read_errors, st->backing_write_errors,
                    st->reads, st->writes, st->trims, st->zeroes, st->flushes,
                    st->caches, st->extents, st->bytes_read, st->bytes_written,
                    st->errors, st->enospc);

@@ -6,6 +6,7 @@
 #ifndef GHOSTSWAP_CONFIG_H
 #define GHOSTSWAP_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -15,11 +16,21 @@
  * export size is a signed 64-bit number). */
 #define GS_MAX_SIZE ((uint64_t) INT64_MAX - (uint64_t) INT64_MAX % GS_SLOT_SIZE)
 
+#define GS_CONFIG_MAX_BACKINGS 255
+
 struct gs_config {
   uint64_t size;              /* device size in bytes, a multiple of 4096 */
   uint64_t ram_limit;         /* cap on RAM pool bytes, > 0 */
   int compression_level;      /* zstd level */
   unsigned compact_threshold; /* pool fragmentation (percent) that starts compaction */
+  char *backing[GS_CONFIG_MAX_BACKINGS];  /* backing=PATH, in order (owned) */
+  unsigned nbacking;
+  uint64_t backing_size;      /* size for backing files that must be created */
+  bool punch_holes;           /* punch freed backing slots out of files */
+  unsigned writeback_high;    /* percent of ram-limit that starts writeback */
+  unsigned writeback_low;     /* percent of ram-limit where it stops */
+  char *control;              /* control socket path (owned), NULL: default */
+  bool fault_injection;       /* allow gs_fault_set (tests only) */
 };
 
 /* A description of every key, one "key=VALUE  text" line each, for --help. */
@@ -34,6 +45,13 @@ extern const char gs_config_help[];
  * Return: nothing.
  */
 void gs_config_init (struct gs_config *cfg);
+
+/* gs_config_free - free the strings @cfg owns (it stays usable with none).
+ *
+ * Context: any.
+ * Return: nothing.
+ */
+void gs_config_free (struct gs_config *cfg);
 
 /* gs_config_set - parse one KEY=VALUE pair into @cfg.
  *

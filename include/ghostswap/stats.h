@@ -11,12 +11,13 @@ struct gs_stats {
   uint64_t slots;               /* size / 4096 */
   uint64_t ram_limit;           /* bytes */
 
-  /* Slots by state (empty = slots - same - ram). */
+  /* Slots by state (empty = slots - same - ram - backing). */
   uint64_t slots_empty;
   uint64_t slots_same;          /* same-filled, inline or via the pattern table */
   uint64_t slots_same_zero;     /* of which the pattern is zero */
   uint64_t slots_ram;           /* compressed or raw objects in the RAM pool */
   uint64_t slots_ram_raw;       /* of which stored raw (incompressible) */
+  uint64_t slots_backing;       /* pages on backing devices */
 
   /* Data. */
   uint64_t stored_bytes;        /* logical bytes held in RAM objects: slots_ram * 4096 */
@@ -34,9 +35,21 @@ struct gs_stats {
   uint64_t metadata_bytes;
   double metadata_per_ram_slot; /* metadata_bytes / slots_ram (0 when none) */
   uint64_t clusters;            /* clusters with an entry array */
+  uint64_t rmap_bytes;          /* backing reverse maps (7 bytes per physical slot) */
+  double metadata_per_backing_slot; /* (entries of backing slots + rmap_bytes
+                                     * + their share of cluster records) / slots_backing */
   uint64_t segments;            /* pool segments */
   uint64_t compactions;         /* compaction passes that moved something */
   uint64_t objects_moved;       /* objects relocated by compaction */
+
+  /* Backing tier. */
+  uint64_t backings;            /* attached */
+  uint64_t backing_slots;       /* physical slots in all of them */
+  uint64_t backing_used;        /* allocated physical slots */
+  uint64_t writeback_pages;     /* pages moved RAM -> backing */
+  uint64_t writeback_batches;
+  uint64_t writeback_second_chance;  /* young pages kept in RAM */
+  uint64_t backing_read_errors, backing_write_errors;
 
   /* Request counters. */
   uint64_t reads, writes, trims, zeroes, flushes, caches, extents;

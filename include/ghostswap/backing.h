@@ -1,0 +1,126 @@
+/* ghostswap: backing devices (files or block devices) behind the RAM tier,
+ * writeback, drain and migration.
+ *
+ * Each backing has its own physical slot allocator and a reverse map from
+ * physical slot to ghost slot, so a page can be moved in O(1) and a backing
+ * emptied with sequential reads.  Backings are named by their path.
+ *
+ * Functions that take @err write a one-line message naming the thing at
+ * fault there on error (at most @errlen bytes, NUL-terminated).
+ */
+#ifndef GHOSTSWAP_BACKING_H
+#define GHOSTSWAP_BACKING_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct gs_device;
+
+#define GS_MAX_BACKINGS 255
+
+struct gs_backing_info {
+  char path[PATH_MAX];
+  unsigned id;
+  uint64_t size;              /* bytes */
+  uint64_t slots;             /* physical slots */
+  uint64_t used;              /* live physical slots */
+  bool healthy;               /* false after a write error or ENOSPC */
+  bool draining;              /* a drain or migration is emptying it */
+  bool block_device;
+  uint64_t reads, writes;     /* pages */
+  uint64_t read_errors, write_errors;
+};
+
+struct gs_drain_status {
+  bool running;
+  bool migrate;               /* migrate: source is removed at the end */
+  char source[PATH_MAX];
+  char target[PATH_MAX];      /* empty: anywhere (RAM first) */
+  uint64_t total;             /* live slots on the source at the start */
+  uint64_t done;              /* slots moved so far */
+  uint64_t skipped;           /* slots that changed under the drain */
+  double bytes_per_sec;
+  double seconds;
+  int result;                 /* 0, or -errno of the last finished drain */
+  char message[2 * PATH_MAX + 256];  /* its error message, if any */
+};
+
+/* gs_backing_add - attach the file or block device @path.  A missing
+ * regular file is created (mode 0600) with @size bytes; @size 0 uses an
+ * existing file's or device's size.  Refused: file systems that cannot
+ * back swap safely (FUSE, NFS, tmpfs, ramfs) and devices served by this
+ * very process.
+ * Context: may sleep.
+ * Return: 0, -EEXIST (already attached), -EINVAL, -ENOSPC (too many),
+ * or -errno from opening it.
+ */
+int gs_backing_add (struct gs_device *dev, const char *path, uint64_t size,
+                    char *err, size_t errlen);
+
+/* gs_backing_remove - detach @path; refused with -EBUSY while it holds live
+ * slots or is being drained.
+ * Context: may sleep.  Return: 0, -ENOENT, -EBUSY.
+ */
+int gs_backing_remove (struct gs_device *dev, const char *path,
+                       char *err, size_t errlen);
+
+/* gs_backing_list - describe up to @max backings into @out.
+ * Context: takes the backing list lock.  Return: the number of backings.
+ */
+unsigned gs_backing_list (struct gs_device *dev, struct gs_backing_info *out,
+                          unsigned max);
+
+/* gs_drain_start - start emptying @source in the background: live pages
+ * are read in physical order and re-homed into RAM (while under its limit)
+ * or other healthy backings, or only into @target if it is not NULL.  With
+ * @migrate, @source is removed at the end if it is empty.
+ * Context: starts a thread.
+ * Return: 0, -EBUSY (a drain is running), -ENOENT, -EINVAL.
+ */
+int gs_drain_start (struct gs_device *dev, const char *source,
+                    const char *target, bool migrate,
+                    char *err, size_t errlen);
+
+/* gs_drain_wait - wait for the running drain (if any) to end.
+ * Context: may sleep.  Return: its result (0 or -errno).
+ */
+int gs_drain_wait (struct gs_device *dev);
+
+/* gs_drain_cancel - ask the running drain to stop after its current batch.
+ * Context: any.  Return: 0, or -ENOENT if none runs.
+ */
+int gs_drain_cancel (struct gs_device *dev);
+
+/* gs_drain_get_status - progress of the running or last drain.
+ * Context: any.  Return: nothing.
+ */
+void gs_drain_get_status (struct gs_device *dev, struct gs_drain_status *st);
+
+/* gs_writeback - move up to @pages of the coldest RAM pages to backing now
+ * (0: down to the low watermark).
+ * Context: may sleep; runs in the caller's thread.
+ * Return: pages written back, or -ENOSPC (no healthy backing with room).
+ */
+int64_t gs_writeback (struct gs_device *dev, uint64_t pages);
+
+/* gs_relocate_slot - move the page in physical slot @pslot of @source to
+ * another place (RAM, or another backing if RAM is full) in O(1), using
+ * the reverse map.
+ * Context: may sleep.
+ * Return: 0, -ENOENT (no live page there), -ENOSPC, -EIO.
+ */
+int gs_relocate_slot (struct gs_device *dev, const char *source,
+                      uint64_t pslot);
+
+/* Fault injection, for tests: make I/O to physical slots [@first, @last] of
+ * @path fail.  Kinds: "read" (EIO), "write" (EIO), "enospc" (writes fail
+ * with ENOSPC), "off" (clear all faults on @path).  Only allowed when the
+ * device was configured with fault-injection=true.
+ * Context: any.  Return: 0, -EPERM, -ENOENT, -EINVAL.
+ */
+int gs_fault_set (struct gs_device *dev, const char *path, const char *kind,
+                  uint64_t first, uint64_t last);
+
+#endif /* GHOSTSWAP_BACKING_H */

@@ -1,0 +1,358 @@
+/* ghostswap: one backing device (see backing_impl.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <linux/fs.h>
+#include <linux/magic.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "backing_impl.h"
+#include "cleanup.h"
+#include "ghostswap/config.h"
+
+#ifndef FUSE_SUPER_MAGIC
+#define FUSE_SUPER_MAGIC 0x65735546
+#endif
+#ifndef CIFS_SUPER_MAGIC
+#define CIFS_SUPER_MAGIC 0xff534d42
+#endif
+#ifndef SMB2_SUPER_MAGIC
+#define SMB2_SUPER_MAGIC 0xfe534d42
+#endif
+
+static int
+fail (char *err, size_t errlen, int r, const char *fmt, ...)
+{
+  va_list ap;
+
+  if (errlen > 0) {
+    va_start (ap, fmt);
+    vsnprintf (err, errlen, fmt, ap);
+    va_end (ap);
+  }
+  return r;
+}
+
+/* Why a file system cannot hold swap pages, or NULL if it can.  Swapping to
+ * a file served by a user-space process (FUSE: perhaps ghostswapd itself)
+ * or over the network (NFS, SMB) can deadlock under reclaim; tmpfs and
+ * ramfs hold their data in the very RAM that swap is meant to free. */
+static const char *
+unsafe_fs (long type)
+{
+  switch ((unsigned long) type) {
+  case FUSE_SUPER_MAGIC: return "FUSE (a user-space file system, perhaps a ghostswap device)";
+  case NFS_SUPER_MAGIC: return "NFS";
+  case CIFS_SUPER_MAGIC: case SMB2_SUPER_MAGIC: case SMB_SUPER_MAGIC: return "SMB/CIFS";
+  case TMPFS_MAGIC: return "tmpfs (RAM)";
+  case RAMFS_MAGIC: return "ramfs (RAM)";
+  default: return NULL;
+  }
+}
+
+/* A loop device's backing file must pass the same test. */
+static const char *
+unsafe_loop (dev_t rdev)
+{
+  char sys[128], file[PATH_MAX];
+  struct statfs sfs;
+  FILE *fp;
+  size_t len;
+
+  snprintf (sys, sizeof sys, "/sys/dev/block/%u:%u/loop/backing_file",
+            major (rdev), minor (rdev));
+  fp = fopen (sys, "re");
+  if (!fp)
+    return NULL;
+  len = fread (file, 1, sizeof file - 1, fp);
+  fclose (fp);
+  file[len] = '\0';
+  file[strcspn (file, "\n")] = '\0';
+  if (statfs (file, &sfs) == 0)
+    return unsafe_fs (sfs.f_type);
+  return NULL;
+}
+
+/* gs_backing_open - see backing_impl.h. */
+int
+gs_backing_open (const char *path, uint64_t size, unsigned id, bool punch,
+                 struct gs_backing **bp, char *err, size_t errlen)
+{
+  struct gs_backing *b;
+  struct stat st;
+  struct statfs sfs;
+  const char *why;
+  uint64_t bytes;
+  int fd, r;
+
+  if (strlen (path) >= PATH_MAX)
+    return fail (err, errlen, -ENAMETOOLONG, "backing: path too long");
+  if (stat (path, &st) < 0) {
+    if (errno != ENOENT)
+      return fail (err, errlen, -errno, "backing: %s: %s", path, strerror (errno));
+    if (size == 0)
+      return fail (err, errlen, -ENOENT,
+                   "backing: %s does not exist (give a size, e.g. "
+                   "backing-size=, to create it)", path);
+    fd = open (path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0)
+      return fail (err, errlen, -errno, "backing: %s: create: %s", path,
+                   strerror (errno));
+    if (ftruncate (fd, (off_t) size) < 0) {
+      r = -errno;
+      close (fd);
+      unlink (path);
+      return fail (err, errlen, r, "backing: %s: cannot size it to %" PRIu64
+                   " bytes: %s", path, size, strerror (-r));
+    }
+    close (fd);
+    if (stat (path, &st) < 0)
+      return fail (err, errlen, -errno, "backing: %s: %s", path, strerror (errno));
+  }
+  if (!S_ISREG (st.st_mode) && !S_ISBLK (st.st_mode))
+    return fail (err, errlen, -EINVAL,
+                 "backing: %s is neither a regular file nor a block device",
+                 path);
+  if (S_ISREG (st.st_mode)) {
+    if (statfs (path, &sfs) < 0)
+      return fail (err, errlen, -errno, "backing: %s: %s", path, strerror (errno));
+    why = unsafe_fs (sfs.f_type);
+  }
+  else
+    why = unsafe_loop (st.st_rdev);
+  if (why)
+    return fail (err, errlen, -EINVAL,
+                 "backing: %s is on %s, which cannot back swap safely",
+                 path, why);
+
+  fd = open (path, O_RDWR | O_DIRECT | O_CLOEXEC);
+  if (fd < 0)
+    return fail (err, errlen, -errno, "backing: %s: open with O_DIRECT: %s",
+                 path, strerror (errno));
+  if (S_ISBLK (st.st_mode)) {
+    if (ioctl (fd, BLKGETSIZE64, &bytes) < 0) {
+      r = -errno;
+      close (fd);
+      return fail (err, errlen, r, "backing: %s: BLKGETSIZE64: %s", path,
+                   strerror (-r));
+    }
+  }
+  else
+    bytes = (uint64_t) st.st_size;
+  if (bytes / GS_SLOT_SIZE == 0) {
+    close (fd);
+    return fail (err, errlen, -EINVAL,
+                 "backing: %s is smaller than one 4096-byte slot", path);
+  }
+
+  b = calloc (1, sizeof *b);
+  if (b)
+    b->rmap = calloc (bytes / GS_SLOT_SIZE, GS_RMAP_BYTES);
+  if (!b || !b->rmap) {
+    free (b);
+    close (fd);
+    return fail (err, errlen, -ENOMEM, "backing: %s: out of memory", path);
+  }
+  b->id = id;
+  strcpy (b->path, path);
+  b->fd = fd;
+  b->block_device = S_ISBLK (st.st_mode);
+  b->punch = punch && !b->block_device;
+  b->nslots = bytes / GS_SLOT_SIZE;
+  b->healthy = true;
+  pthread_mutex_init (&b->lock, NULL);
+  *bp = b;
+  return 0;
+}
+
+/* gs_backing_close - see backing_impl.h. */
+void
+gs_backing_close (struct gs_backing *b)
+{
+  if (!b)
+    return;
+  close (b->fd);
+  free (b->rmap);
+  pthread_mutex_destroy (&b->lock);
+  free (b);
+}
+
+static uint64_t
+rmap_get (const struct gs_backing *b, uint64_t pslot)
+{
+  const unsigned char *p = b->rmap + pslot * GS_RMAP_BYTES;
+  uint64_t v = 0;
+  unsigned i;
+
+  for (i = 0; i < GS_RMAP_BYTES; i++)
+    v |= (uint64_t) p[i] << (8 * i);
+  return v;
+}
+
+static void
+rmap_set (struct gs_backing *b, uint64_t pslot, uint64_t v)
+{
+  unsigned char *p = b->rmap + pslot * GS_RMAP_BYTES;
+  unsigned i;
+
+  for (i = 0; i < GS_RMAP_BYTES; i++)
+    p[i] = (unsigned char) (v >> (8 * i));
+}
+
+/* gs_backing_alloc - see backing_impl.h. */
+uint64_t
+gs_backing_alloc (struct gs_backing *b, const uint64_t *owners, uint64_t n,
+                  uint64_t *first)
+{
+  ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&b->lock);
+  uint64_t p, scanned, run;
+
+  if (__atomic_load_n (&b->draining, __ATOMIC_RELAXED)
+      || !__atomic_load_n (&b->healthy, __ATOMIC_RELAXED)
+      || __atomic_load_n (&b->used, __ATOMIC_RELAXED) >= b->nslots)
+    return 0;
+  /* Next fit: the first free slot from the cursor on, wrapping once. */
+  p = b->cursor < b->nslots ? b->cursor : 0;
+  for (scanned = 0; scanned < b->nslots; scanned++) {
+    if (rmap_get (b, p) == GS_RMAP_FREE)
+      break;
+    if (++p == b->nslots)
+      p = 0;
+  }
+  if (scanned == b->nslots)
+    return 0;
+  for (run = 0; run < n && p + run < b->nslots
+         && rmap_get (b, p + run) == GS_RMAP_FREE; run++)
+    rmap_set (b, p + run, owners[run] + 1);
+  b->cursor = p + run;
+  __atomic_add_fetch (&b->used, run, __ATOMIC_RELAXED);
+  *first = p;
+  return run;
+}
+
+/* gs_backing_free - see backing_impl.h. */
+void
+gs_backing_free (struct gs_backing *b, uint64_t pslot)
+{
+  ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&b->lock);
+
+  rmap_set (b, pslot, GS_RMAP_FREE);
+  __atomic_sub_fetch (&b->used, 1, __ATOMIC_RELAXED);
+}
+
+/* gs_backing_punch - see backing_impl.h. */
+void
+gs_backing_punch (struct gs_backing *b, uint64_t pslot, uint64_t n)
+{
+  if (b->punch)
+    fallocate (b->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+               (off_t) (pslot * GS_SLOT_SIZE), (off_t) (n * GS_SLOT_SIZE));
+}
+
+/* gs_backing_owner - see backing_impl.h. */
+bool
+gs_backing_owner (struct gs_backing *b, uint64_t pslot, uint64_t *slot)
+{
+  ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&b->lock);
+  uint64_t v;
+
+  if (pslot >= b->nslots)
+    return false;
+  v = rmap_get (b, pslot);
+  if (v == GS_RMAP_FREE)
+    return false;
+  *slot = v - 1;
+  return true;
+}
+
+/* gs_backing_next_used - see backing_impl.h. */
+size_t
+gs_backing_next_used (struct gs_backing *b, uint64_t from, uint64_t *pslots,
+                      uint64_t *owners, size_t max)
+{
+  ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&b->lock);
+  size_t n = 0;
+  uint64_t p, v;
+
+  for (p = from; p < b->nslots && n < max; p++) {
+    v = rmap_get (b, p);
+    if (v != GS_RMAP_FREE) {
+      pslots[n] = p;
+      owners[n] = v - 1;
+      n++;
+    }
+  }
+  return n;
+}
+
+static bool
+fault_hits (struct gs_backing *b, enum gs_fault_kind k, uint64_t first,
+            uint64_t n)
+{
+  return b->fault[k].on && first <= b->fault[k].last
+    && first + n - 1 >= b->fault[k].first;
+}
+
+/* gs_backing_prep - see backing_impl.h. */
+void
+gs_backing_prep (struct gs_backing *b, struct gs_io *io, bool write,
+                 void *buf, uint64_t pslot, uint32_t n)
+{
+  ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&b->lock);
+
+  io->fd = b->fd;
+  io->write = write;
+  io->buf = buf;
+  io->len = n * GS_SLOT_SIZE;
+  io->offset = pslot * GS_SLOT_SIZE;
+  io->res = 0;
+  if (write && fault_hits (b, GS_FAULT_ENOSPC, pslot, n))
+    io->res = -ENOSPC;
+  else if (fault_hits (b, write ? GS_FAULT_WRITE : GS_FAULT_READ, pslot, n))
+    io->res = -EIO;
+}
+
+/* gs_backing_account - see backing_impl.h. */
+void
+gs_backing_account (struct gs_backing *b, const struct gs_io *io)
+{
+  uint64_t pages = io->len / GS_SLOT_SIZE;
+
+  if (io->write) {
+    __atomic_add_fetch (&b->writes, pages, __ATOMIC_RELAXED);
+    if (io->res != 0) {
+      __atomic_add_fetch (&b->write_errors, 1, __ATOMIC_RELAXED);
+      __atomic_store_n (&b->healthy, false, __ATOMIC_RELAXED);
+    }
+  }
+  else {
+    __atomic_add_fetch (&b->reads, pages, __ATOMIC_RELAXED);
+    if (io->res != 0)
+      __atomic_add_fetch (&b->read_errors, 1, __ATOMIC_RELAXED);
+  }
+}
+
+/* gs_backing_read_page - see backing_impl.h. */
+int
+gs_backing_read_page (struct gs_backing *b, uint64_t pslot, void *buf)
+{
+  struct gs_io io;
+  ssize_t r;
+
+  gs_backing_prep (b, &io, false, buf, pslot, 1);
+  if (io.res == 0) {
+    r = pread (b->fd, buf, GS_SLOT_SIZE, (off_t) io.offset);
+    if (r != GS_SLOT_SIZE)
+      io.res = r < 0 ? -errno : -EIO;
+  }
+  gs_backing_account (b, &io);
+  return io.res == 0 ? 0 : -EIO;
+}

@@ -1,0 +1,252 @@
+/* ghostswap: the device's backings: attach, detach, list, pick. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cleanup.h"
+#include "device_impl.h"
+
+static int
+fail (char *err, size_t errlen, int r, const char *fmt, ...)
+{
+  va_list ap;
+
+  if (errlen > 0) {
+    va_start (ap, fmt);
+    vsnprintf (err, errlen, fmt, ap);
+    va_end (ap);
+  }
+  return r;
+}
+
+/* The backing attached as @path.  Context: backing_lock held. */
+static struct gs_backing *
+find (struct gs_device *dev, const char *path)
+{
+  unsigned i;
+
+  for (i = 0; i < GS_MAX_BACKINGS; i++)
+    if (dev->backing[i] && strcmp (dev->backing[i]->path, path) == 0)
+      return dev->backing[i];
+  return NULL;
+}
+
+/* gs_backing_add - see backing.h. */
+int
+gs_backing_add (struct gs_device *dev, const char *path, uint64_t size,
+                char *err, size_t errlen)
+{
+  struct gs_backing *b;
+  unsigned id;
+  int r;
+
+  {
+    ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&dev->backing_lock);
+    if (find (dev, path))
+      return fail (err, errlen, -EEXIST, "backing: %s is already attached",
+                   path);
+    for (id = 0; id < GS_MAX_BACKINGS && dev->backing[id]; id++)
+      ;
+    if (id == GS_MAX_BACKINGS)
+      return fail (err, errlen, -ENOSPC, "backing: %s: already %d backings",
+                   path, GS_MAX_BACKINGS);
+  }
+  /* Open outside the lock (it may create and size a file); the id is
+   * claimed again below. */
+  r = gs_backing_open (path, size, id, dev->cfg.punch_holes, &b, err, errlen);
+  if (r < 0)
+    return r;
+  {
+    ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&dev->backing_lock);
+    if (find (dev, path)) {
+      gs_backing_close (b);
+      return fail (err, errlen, -EEXIST, "backing: %s is already attached",
+                   path);
+    }
+    for (id = 0; id < GS_MAX_BACKINGS && dev->backing[id]; id++)
+      ;
+    if (id == GS_MAX_BACKINGS) {
+      gs_backing_close (b);
+      return fail (err, errlen, -ENOSPC, "backing: %s: already %d backings",
+                   path, GS_MAX_BACKINGS);
+    }
+    b->id = id;
+    __atomic_store_n (&dev->backing[id], b, __ATOMIC_RELEASE);
+    __atomic_add_fetch (&dev->backing_count, 1, __ATOMIC_RELAXED);
+  }
+  return 0;
+}
+
+/* gs_backing_remove - see backing.h. */
+int
+gs_backing_remove (struct gs_device *dev, const char *path,
+                   char *err, size_t errlen)
+{
+  struct gs_backing *b;
+  uint64_t used;
+
+  {
+    ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&dev->backing_lock);
+    b = find (dev, path);
+    if (!b)
+      return fail (err, errlen, -ENOENT, "backing: %s is not attached", path);
+    used = __atomic_load_n (&b->used, __ATOMIC_ACQUIRE);
+    if (used > 0)
+      return fail (err, errlen, -EBUSY,
+                   "backing: %s still holds %llu live pages: drain it first "
+                   "(ghostswapctl backing drain %s)", path,
+                   (unsigned long long) used, path);
+    if (__atomic_load_n (&b->draining, __ATOMIC_RELAXED)) {
+      pthread_mutex_lock (&dev->drain_lock);
+      bool busy = dev->drain_status.running;
+      pthread_mutex_unlock (&dev->drain_lock);
+      if (busy)
+        return fail (err, errlen, -EBUSY, "backing: %s is being drained",
+                     path);
+    }
+    dev->backing[b->id] = NULL;
+    __atomic_sub_fetch (&dev->backing_count, 1, __ATOMIC_RELAXED);
+  }
+  gs_backing_close (b);
+  return 0;
+}
+
+/* gs_backing_list - see backing.h. */
+unsigned
+gs_backing_list (struct gs_device *dev, struct gs_backing_info *out,
+                 unsigned max)
+{
+  ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&dev->backing_lock);
+  unsigned i, n = 0;
+
+  for (i = 0; i < GS_MAX_BACKINGS; i++) {
+    struct gs_backing *b = dev->backing[i];
+    struct gs_backing_info *o;
+
+    if (!b)
+      continue;
+    if (n < max) {
+      o = &out[n];
+      memset (o, 0, sizeof *o);
+      strcpy (o->path, b->path);
+      o->id = b->id;
+      o->slots = b->nslots;
+      o->size = b->nslots * GS_SLOT_SIZE;
+      o->used = __atomic_load_n (&b->used, __ATOMIC_RELAXED);
+      o->healthy = __atomic_load_n (&b->healthy, __ATOMIC_RELAXED);
+      o->draining = __atomic_load_n (&b->draining, __ATOMIC_RELAXED);
+      o->block_device = b->block_device;
+      o->reads = __atomic_load_n (&b->reads, __ATOMIC_RELAXED);
+      o->writes = __atomic_load_n (&b->writes, __ATOMIC_RELAXED);
+      o->read_errors = __atomic_load_n (&b->read_errors, __ATOMIC_RELAXED);
+      o->write_errors = __atomic_load_n (&b->write_errors, __ATOMIC_RELAXED);
+    }
+    n++;
+  }
+  return n;
+}
+
+static bool
+has_room (const struct gs_backing *b)
+{
+  return __atomic_load_n (&b->healthy, __ATOMIC_RELAXED)
+    && !__atomic_load_n (&b->draining, __ATOMIC_RELAXED)
+    && __atomic_load_n (&b->used, __ATOMIC_RELAXED) < b->nslots;
+}
+
+/* gs_backing_any_room - see device_impl.h. */
+bool
+gs_backing_any_room (struct gs_device *dev)
+{
+  ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&dev->backing_lock);
+  unsigned i;
+
+  for (i = 0; i < GS_MAX_BACKINGS; i++)
+    if (dev->backing[i] && has_room (dev->backing[i]))
+      return true;
+  return false;
+}
+
+/* gs_backing_reserve - see device_impl.h. */
+struct gs_backing *
+gs_backing_reserve (struct gs_device *dev, const struct gs_backing *exclude,
+                    struct gs_backing *only, const uint64_t *owners,
+                    uint64_t n, uint64_t *first, uint64_t *got)
+{
+  ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&dev->backing_lock);
+  unsigned k;
+
+  if (only) {
+    *got = gs_backing_alloc (only, owners, n, first);
+    return *got > 0 ? only : NULL;
+  }
+  /* Round robin over backings with room, so that writeback spreads. */
+  for (k = 0; k < GS_MAX_BACKINGS; k++) {
+    unsigned id = (dev->next_backing + k) % GS_MAX_BACKINGS;
+    struct gs_backing *b = dev->backing[id];
+
+    if (!b || b == exclude || !has_room (b))
+      continue;
+    *got = gs_backing_alloc (b, owners, n, first);
+    if (*got > 0) {
+      dev->next_backing = id + 1;
+      return b;
+    }
+  }
+  return NULL;
+}
+
+/* gs_fault_set - see backing.h. */
+int
+gs_fault_set (struct gs_device *dev, const char *path, const char *kind,
+              uint64_t first, uint64_t last)
+{
+  ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&dev->backing_lock);
+  static const char *const kinds[GS_FAULT_KINDS] = {
+    [GS_FAULT_READ] = "read", [GS_FAULT_WRITE] = "write",
+    [GS_FAULT_ENOSPC] = "enospc",
+  };
+  struct gs_backing *b;
+  int k;
+
+  if (!dev->cfg.fault_injection)
+    return -EPERM;
+  b = find (dev, path);
+  if (!b)
+    return -ENOENT;
+  if (strcmp (kind, "off") == 0) {
+    pthread_mutex_lock (&b->lock);
+    for (k = 0; k < GS_FAULT_KINDS; k++)
+      b->fault[k].on = false;
+    pthread_mutex_unlock (&b->lock);
+    /* Clearing faults also lets the backing take writes again. */
+    __atomic_store_n (&b->healthy, true, __ATOMIC_RELAXED);
+    return 0;
+  }
+  for (k = 0; k < GS_FAULT_KINDS; k++)
+    if (strcmp (kind, kinds[k]) == 0)
+      break;
+  if (k == GS_FAULT_KINDS || first > last)
+    return -EINVAL;
+  pthread_mutex_lock (&b->lock);
+  b->fault[k].on = true;
+  b->fault[k].first = first;
+  b->fault[k].last = last;
+  pthread_mutex_unlock (&b->lock);
+  return 0;
+}
+
+/* gs_backings_close - see device_impl.h. */
+void
+gs_backings_close (struct gs_device *dev)
+{
+  unsigned i;
+
+  gs_drain_cancel (dev);
+  gs_drain_wait (dev);
+  for (i = 0; i < GS_MAX_BACKINGS; i++) {
+    gs_backing_close (dev->backing[i]);
+    dev->backing[i] = NULL;
+  }
+}

@@ -1,0 +1,451 @@
+/* ghostswap: drain, migrate and relocate backing pages through the
+ * reverse map.
+ *
+ * A drain reads its backing in physical order, in large batches of
+ * contiguous runs (several reads in flight), and re-homes each live page:
+ * into RAM while the pool is under its high watermark (a copy of the
+ * stored frame, no recompression), else into another backing (or only
+ * into the migration target).  A page's entry is switched only if it
+ * still points at the slot that was read; a page written, trimmed or moved
+ * meanwhile is skipped.  The drained backing takes no new pages while the
+ * drain runs, so one pass empties it.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cleanup.h"
+#include "device_impl.h"
+
+#define DRAIN_BATCH 1024        /* pages read per batch: 4 MiB */
+#define DRAIN_OP_PAGES 128      /* at most 512 KiB per read */
+
+struct drain {
+  struct gs_device *dev;
+  struct gs_backing *src, *target;    /* target NULL: anywhere */
+  bool migrate;
+  uint64_t pslot[DRAIN_BATCH], owner[DRAIN_BATCH];
+  struct gs_io io[DRAIN_BATCH];
+  int page_res[DRAIN_BATCH];
+  unsigned char *buf;                 /* DRAIN_BATCH pages, aligned */
+  unsigned char *out;                 /* pages going to another backing */
+  unsigned nout;
+  unsigned out_k[DRAIN_BATCH];        /* index in the batch of each */
+  uint64_t out_owner[DRAIN_BATCH];
+  uint64_t done, skipped;
+  int err;
+  char msg[2 * PATH_MAX + 256];
+};
+
+static double
+now (void)
+{
+  struct timespec ts;
+
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
+}
+
+/* Does @e still point at physical slot @pslot of @b? */
+static bool
+points_at (gs_entry e, const struct gs_backing *b, uint64_t pslot)
+{
+  return entry_is_backing (e) && entry_to_backing_id (e) == b->id
+    && entry_to_pslot (e) == pslot;
+}
+
+static bool
+ram_has_room (struct gs_device *dev)
+{
+  return gs_pool_bytes (dev->pool)
+    < gs_pool_limit (dev->pool) / 100 * dev->cfg.writeback_high;
+}
+
+/* Re-home page @k of the batch into RAM if allowed and possible.
+ * Return: 1 moved, 0 not moved (try a backing), -1 skipped (changed). */
+static int
+to_ram (struct drain *d, unsigned k)
+{
+  struct gs_device *dev = d->dev;
+  uint64_t slot = d->owner[k];
+  struct gs_cluster *c = gs_table_get (&dev->table, slot / GS_CLUSTER_SLOTS,
+                                       false);
+  unsigned i = (unsigned) (slot % GS_CLUSTER_SLOTS);
+  gs_entry e, ne;
+  int ret = 0;
+
+  if (!c)
+    return -1;
+  gs_cluster_lock (c);
+  e = __gs_cluster_entry (c, i);
+  if (!points_at (e, d->src, d->pslot[k]))
+    ret = -1;
+  else if (!d->target && ram_has_room (dev)
+           && gs_page_to_ram_object (dev, slot,
+                                     d->buf + (size_t) k * GS_SLOT_SIZE,
+                                     entry_backing_is_zstd (e), &ne) == 0) {
+    __gs_slot_replace (dev, c, i, ne);
+    ret = 1;
+  }
+  gs_cluster_unlock (c);
+  return ret;
+}
+
+/* Write the pages queued for another backing and switch their entries. */
+static void
+flush_out (struct drain *d)
+{
+  struct gs_device *dev = d->dev;
+  unsigned k = 0;
+
+  while (k < d->nout) {
+    uint64_t first, got, j;
+    struct gs_backing *b = gs_backing_reserve (dev, d->src, d->target,
+                                               &d->out_owner[k], d->nout - k,
+                                               &first, &got);
+    struct gs_io io;
+
+    if (!b) {
+      d->err = -ENOSPC;
+      snprintf (d->msg, sizeof d->msg,
+                "no room to drain %s into: RAM is at its high watermark "
+                "and %s", d->src->path,
+                d->target ? "the target is full or unhealthy"
+                : "no other healthy backing has room");
+      break;
+    }
+    gs_backing_prep (b, &io, true, d->out + (size_t) k * GS_SLOT_SIZE, first,
+                     (uint32_t) got);
+    gs_uring_run (&io, 1);
+    gs_backing_account (b, &io);
+    for (j = 0; j < got; j++) {
+      unsigned bk = d->out_k[k + j];
+      uint64_t slot = d->owner[bk];
+      struct gs_cluster *c = gs_table_get (&dev->table,
+                                           slot / GS_CLUSTER_SLOTS, false);
+      unsigned i = (unsigned) (slot % GS_CLUSTER_SLOTS);
+      bool moved = false;
+
+      if (c && io.res == 0) {
+        gs_cluster_lock (c);
+        gs_entry e = __gs_cluster_entry (c, i);
+        if (points_at (e, d->src, d->pslot[bk])) {
+          __gs_slot_replace (dev, c, i,
+                             backing_to_entry (b->id, first + j,
+                                               entry_backing_is_zstd (e)));
+          moved = true;
+        }
+        gs_cluster_unlock (c);
+      }
+      if (moved)
+        d->done++;
+      else {
+        gs_backing_free (b, first + j);
+        if (io.res == 0)
+          d->skipped++;
+      }
+    }
+    if (io.res != 0) {
+      d->err = io.res;
+      snprintf (d->msg, sizeof d->msg, "writing to %s failed: %s", b->path,
+                strerror (-io.res));
+      break;
+    }
+    k += (unsigned) got;
+  }
+  d->nout = 0;
+}
+
+/* Read one batch of live pages from @from on and re-home them.
+ * Return: the physical slot after the batch, or UINT64_MAX at the end. */
+static uint64_t
+drain_batch (struct drain *d, uint64_t from)
+{
+  size_t n = gs_backing_next_used (d->src, from, d->pslot, d->owner,
+                                   DRAIN_BATCH);
+  size_t k, nio = 0;
+
+  if (n == 0)
+    return UINT64_MAX;
+  /* One read per contiguous run (split into at most DRAIN_OP_PAGES). */
+  for (k = 0; k < n; ) {
+    size_t run = 1;
+    while (k + run < n && run < DRAIN_OP_PAGES
+           && d->pslot[k + run] == d->pslot[k] + run)
+      run++;
+    gs_backing_prep (d->src, &d->io[nio], false,
+                     d->buf + k * GS_SLOT_SIZE, d->pslot[k], (uint32_t) run);
+    for (size_t j = k; j < k + run; j++)
+      d->page_res[j] = (int) nio;
+    nio++;
+    k += run;
+  }
+  gs_uring_run (d->io, nio);
+  for (k = 0; k < nio; k++)
+    gs_backing_account (d->src, &d->io[k]);
+
+  for (k = 0; k < n; k++) {
+    int res = d->io[d->page_res[k]].res;
+    int r;
+
+    if (res != 0) {
+      /* The page stays where it is; the drain reports the error. */
+      d->err = -EIO;
+      snprintf (d->msg, sizeof d->msg,
+                "reading %s failed at physical slot %llu: %s", d->src->path,
+                (unsigned long long) d->pslot[k], strerror (-res));
+      continue;
+    }
+    r = to_ram (d, (unsigned) k);
+    if (r > 0)
+      d->done++;
+    else if (r < 0)
+      d->skipped++;
+    else {
+      memcpy (d->out + (size_t) d->nout * GS_SLOT_SIZE,
+              d->buf + k * GS_SLOT_SIZE, GS_SLOT_SIZE);
+      d->out_k[d->nout] = (unsigned) k;
+      d->out_owner[d->nout] = d->owner[k];
+      d->nout++;
+    }
+  }
+  if (d->nout > 0)
+    flush_out (d);
+  return d->pslot[n - 1] + 1;
+}
+
+static void
+publish (struct drain *d, double start, bool running)
+{
+  struct gs_device *dev = d->dev;
+  ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&dev->drain_lock);
+  struct gs_drain_status *st = &dev->drain_status;
+
+  st->done = d->done;
+  st->skipped = d->skipped;
+  st->seconds = now () - start;
+  st->bytes_per_sec = st->seconds > 0
+    ? (double) d->done * GS_SLOT_SIZE / st->seconds : 0;
+  if (!running) {
+    st->running = false;
+    st->result = d->err;
+    snprintf (st->message, sizeof st->message, "%s", d->msg);
+    pthread_cond_broadcast (&dev->drain_cond);
+  }
+}
+
+static void *
+drain_thread (void *arg)
+{
+  CLEANUP_FREE struct drain *d = arg;
+  struct gs_device *dev = d->dev;
+  double start = now ();
+  uint64_t pos = 0;
+  bool cancel = false;
+
+  while (pos != UINT64_MAX && !cancel && d->err != -ENOSPC) {
+    pos = drain_batch (d, pos);
+    publish (d, start, true);
+    pthread_mutex_lock (&dev->drain_lock);
+    cancel = dev->drain_cancel;
+    pthread_mutex_unlock (&dev->drain_lock);
+  }
+  if (cancel && d->err == 0) {
+    d->err = -ECANCELED;
+    snprintf (d->msg, sizeof d->msg, "drain of %s cancelled", d->src->path);
+  }
+  if (d->err == 0 && __atomic_load_n (&d->src->used, __ATOMIC_ACQUIRE) > 0) {
+    /* Pages reserved on it by a writeback racing the start of the drain. */
+    d->err = -EAGAIN;
+    snprintf (d->msg, sizeof d->msg,
+              "%s still holds %llu pages written while the drain started: "
+              "drain it again", d->src->path,
+              (unsigned long long) __atomic_load_n (&d->src->used,
+                                                    __ATOMIC_RELAXED));
+  }
+  __atomic_store_n (&d->src->draining, false, __ATOMIC_RELEASE);
+  if (d->migrate && d->err == 0) {
+    char path[PATH_MAX];
+    strcpy (path, d->src->path);
+    pthread_mutex_lock (&dev->drain_lock);
+    dev->drain_status.running = false;   /* lets remove proceed */
+    pthread_mutex_unlock (&dev->drain_lock);
+    gs_backing_remove (dev, path, d->msg, sizeof d->msg);
+  }
+  free (d->buf);
+  free (d->out);
+  publish (d, start, false);
+  return NULL;
+}
+
+static struct gs_backing *
+find_backing (struct gs_device *dev, const char *path)
+{
+  ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&dev->backing_lock);
+  unsigned i;
+
+  for (i = 0; i < GS_MAX_BACKINGS; i++)
+    if (dev->backing[i] && strcmp (dev->backing[i]->path, path) == 0)
+      return dev->backing[i];
+  return NULL;
+}
+
+/* gs_drain_start - see backing.h. */
+int
+gs_drain_start (struct gs_device *dev, const char *source, const char *target,
+                bool migrate, char *err, size_t errlen)
+{
+  struct drain *d;
+  struct gs_backing *src = find_backing (dev, source);
+  struct gs_backing *tgt = target ? find_backing (dev, target) : NULL;
+  void *buf = NULL, *out = NULL;
+  int r;
+
+  if (!src) {
+    snprintf (err, errlen, "drain: %s is not attached", source);
+    return -ENOENT;
+  }
+  if (target && !tgt) {
+    snprintf (err, errlen, "drain: target %s is not attached", target);
+    return -ENOENT;
+  }
+  if (tgt == src) {
+    snprintf (err, errlen, "drain: %s cannot be drained into itself", source);
+    return -EINVAL;
+  }
+  pthread_mutex_lock (&dev->drain_lock);
+  if (dev->drain_status.running) {
+    pthread_mutex_unlock (&dev->drain_lock);
+    snprintf (err, errlen, "drain: a drain of %s is already running",
+              dev->drain_status.source);
+    return -EBUSY;
+  }
+  if (dev->drain_thread_live) {
+    pthread_join (dev->drain_thread, NULL);
+    dev->drain_thread_live = false;
+  }
+  d = calloc (1, sizeof *d);
+  if (!d || posix_memalign (&buf, GS_SLOT_SIZE,
+                            (size_t) DRAIN_BATCH * GS_SLOT_SIZE) != 0
+      || posix_memalign (&out, GS_SLOT_SIZE,
+                         (size_t) DRAIN_BATCH * GS_SLOT_SIZE) != 0) {
+    pthread_mutex_unlock (&dev->drain_lock);
+    free (d);
+    free (buf);
+    free (out);
+    snprintf (err, errlen, "drain: out of memory");
+    return -ENOMEM;
+  }
+  d->dev = dev;
+  d->src = src;
+  d->target = tgt;
+  d->migrate = migrate;
+  d->buf = buf;
+  d->out = out;
+  memset (&dev->drain_status, 0, sizeof dev->drain_status);
+  dev->drain_status.running = true;
+  dev->drain_status.migrate = migrate;
+  snprintf (dev->drain_status.source, PATH_MAX, "%s", source);
+  snprintf (dev->drain_status.target, PATH_MAX, "%s", target ? target : "");
+  dev->drain_status.total = __atomic_load_n (&src->used, __ATOMIC_RELAXED);
+  dev->drain_cancel = false;
+  __atomic_store_n (&src->draining, true, __ATOMIC_RELEASE);
+  r = pthread_create (&dev->drain_thread, NULL, drain_thread, d);
+  if (r != 0) {
+    __atomic_store_n (&src->draining, false, __ATOMIC_RELEASE);
+    dev->drain_status.running = false;
+    pthread_mutex_unlock (&dev->drain_lock);
+    free (buf);
+    free (out);
+    free (d);
+    snprintf (err, errlen, "drain: cannot start a thread: %s", strerror (r));
+    return -r;
+  }
+  dev->drain_thread_live = true;
+  pthread_mutex_unlock (&dev->drain_lock);
+  return 0;
+}
+
+/* gs_drain_wait - see backing.h. */
+int
+gs_drain_wait (struct gs_device *dev)
+{
+  ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&dev->drain_lock);
+
+  while (dev->drain_status.running)
+    pthread_cond_wait (&dev->drain_cond, &dev->drain_lock);
+  if (dev->drain_thread_live) {
+    pthread_join (dev->drain_thread, NULL);
+    dev->drain_thread_live = false;
+  }
+  return dev->drain_status.result;
+}
+
+/* gs_drain_cancel - see backing.h. */
+int
+gs_drain_cancel (struct gs_device *dev)
+{
+  ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&dev->drain_lock);
+
+  if (!dev->drain_status.running)
+    return -ENOENT;
+  dev->drain_cancel = true;
+  return 0;
+}
+
+/* gs_drain_get_status - see backing.h. */
+void
+gs_drain_get_status (struct gs_device *dev, struct gs_drain_status *st)
+{
+  ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&dev->drain_lock);
+
+  *st = dev->drain_status;
+}
+
+/* gs_relocate_slot - see backing.h. */
+int
+gs_relocate_slot (struct gs_device *dev, const char *source, uint64_t pslot)
+{
+  CLEANUP_FREE struct drain *d = NULL;
+  struct gs_backing *src = find_backing (dev, source);
+  void *buf = NULL, *out = NULL;
+  int r = 0;
+
+  if (!src)
+    return -ENOENT;
+  d = calloc (1, sizeof *d);
+  if (!d || posix_memalign (&buf, GS_SLOT_SIZE, GS_SLOT_SIZE) != 0
+      || posix_memalign (&out, GS_SLOT_SIZE, GS_SLOT_SIZE) != 0) {
+    free (buf);
+    return -ENOMEM;
+  }
+  d->dev = dev;
+  d->src = src;
+  d->buf = buf;
+  d->out = out;
+  d->pslot[0] = pslot;
+  if (!gs_backing_owner (src, pslot, &d->owner[0]))
+    r = -ENOENT;
+  else if (gs_backing_read_page (src, pslot, buf) < 0)
+    r = -EIO;
+  else {
+    int moved = to_ram (d, 0);
+    if (moved < 0)
+      r = -ENOENT;
+    else if (moved == 0) {
+      memcpy (out, buf, GS_SLOT_SIZE);
+      d->out_k[0] = 0;
+      d->out_owner[0] = d->owner[0];
+      d->nout = 1;
+      flush_out (d);
+      r = d->err;
+      if (r == 0 && d->done == 0)
+        r = -ENOENT;
+    }
+  }
+  free (buf);
+  free (out);
+  return r;
+}
