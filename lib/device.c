@@ -389,21 +389,26 @@ gs_pread (struct gs_device *dev, void *buf, uint32_t count, uint64_t offset)
   return 0;
 }
 
-/* Write @n bytes of @data at byte @in of slot @slot. */
+/* Write @n bytes of @data at byte @in of slot @slot, or zeroes if @data is
+ * NULL: then a slot that ends up all zero (an empty one included) becomes
+ * @zero_fill: EMPTY when trimming, the zero SAME entry when allocated
+ * zeroes are wanted. */
 static int
 write_slot (struct gs_device *dev, uint64_t slot, uint32_t in, uint32_t n,
-            const unsigned char *data)
+            const unsigned char *data, gs_entry zero_fill)
 {
+  bool create = data || !entry_is_empty (zero_fill);
   struct gs_cluster *c = gs_table_get (&dev->table, slot / GS_CLUSTER_SLOTS,
-                                       true);
+                                       create);
   unsigned i = (unsigned) (slot % GS_CLUSTER_SLOTS);
   unsigned char page[GS_SLOT_SIZE];
   struct encoded enc;
+  uint64_t pattern;
   int r;
 
   if (!c)
-    return -ENOMEM;
-  if (n == GS_SLOT_SIZE) {
+    return create ? -ENOMEM : 0;
+  if (n == GS_SLOT_SIZE && data) {
     /* A whole page: compress before taking the lock. */
     r = encode_page (dev, data, &enc);
     if (r < 0)
@@ -416,15 +421,24 @@ write_slot (struct gs_device *dev, uint64_t slot, uint32_t in, uint32_t n,
   /* Part of a page: read, modify and write it under the lock, so that
    * concurrent partial writes to one slot do not lose each other. */
   gs_cluster_lock (c);
+  if (!data && entry_is_empty (__gs_cluster_entry (c, i))) {
+    r = __gs_slot_replace (dev, c, i, zero_fill);
+    gs_cluster_unlock (c);
+    return r;
+  }
   r = __slot_read (dev, c, i, page);
   if (r == 0) {
     if (data)
       memcpy (page + in, data, n);
     else
       memset (page + in, 0, n);
-    r = encode_page (dev, page, &enc);
-    if (r == 0)
-      r = __slot_store (dev, c, slot, &enc);
+    if (!data && gs_page_same_filled (page, &pattern) && pattern == 0)
+      r = __gs_slot_replace (dev, c, i, zero_fill);
+    else {
+      r = encode_page (dev, page, &enc);
+      if (r == 0)
+        r = __slot_store (dev, c, slot, &enc);
+    }
   }
   gs_cluster_unlock (c);
   return r;
@@ -476,9 +490,9 @@ gs_compact (struct gs_device *dev)
  * only when neither frees room. */
 static int
 write_slot_retry (struct gs_device *dev, uint64_t slot, uint32_t in,
-                  uint32_t n, const unsigned char *data)
+                  uint32_t n, const unsigned char *data, gs_entry zero_fill)
 {
-  int r = write_slot (dev, slot, in, n, data);
+  int r = write_slot (dev, slot, in, n, data, zero_fill);
   unsigned tries;
 
   for (tries = 0; r == -ENOSPC && tries < DIRECT_RECLAIM_TRIES; tries++) {
@@ -486,7 +500,7 @@ write_slot_retry (struct gs_device *dev, uint64_t slot, uint32_t in,
           && gs_writeback_run (dev, DIRECT_RECLAIM_PAGES, true) > 0)
         && gs_compact (dev) == 0)
       break;
-    r = write_slot (dev, slot, in, n, data);
+    r = write_slot (dev, slot, in, n, data, zero_fill);
   }
   if (r == 0 && dev->backing_count > 0 && gs_over_high_watermark (dev))
     gs_background_kick (dev);
@@ -509,7 +523,8 @@ gs_pwrite (struct gs_device *dev, const void *buf, uint32_t count,
     uint32_t at = (uint32_t) (offset % GS_SLOT_SIZE);
     uint32_t n = GS_SLOT_SIZE - at < count ? GS_SLOT_SIZE - at : count;
 
-    r = write_slot_retry (dev, offset / GS_SLOT_SIZE, at, n, in);
+    r = write_slot_retry (dev, offset / GS_SLOT_SIZE, at, n, in,
+                          GS_ENTRY_EMPTY);
     if (r < 0)
       return finish (dev, r);
     in += n;
@@ -576,7 +591,7 @@ zero_range (struct gs_device *dev, uint32_t count, uint64_t offset,
         ? GS_SLOT_SIZE - at : (uint32_t) (end - offset);
       r = n == GS_SLOT_SIZE
         ? fill_slots (dev, offset / GS_SLOT_SIZE, offset / GS_SLOT_SIZE + 1, fill)
-        : write_slot_retry (dev, offset / GS_SLOT_SIZE, at, n, NULL);
+        : write_slot_retry (dev, offset / GS_SLOT_SIZE, at, n, NULL, fill);
       if (r < 0)
         return r;
       offset += n;
@@ -586,7 +601,8 @@ zero_range (struct gs_device *dev, uint32_t count, uint64_t offset,
   if (offset % GS_SLOT_SIZE != 0) {
     r = write_slot_retry (dev, offset / GS_SLOT_SIZE,
                           (uint32_t) (offset % GS_SLOT_SIZE),
-                          (uint32_t) (first * GS_SLOT_SIZE - offset), NULL);
+                          (uint32_t) (first * GS_SLOT_SIZE - offset), NULL,
+                          fill);
     if (r < 0)
       return r;
   }
@@ -594,7 +610,8 @@ zero_range (struct gs_device *dev, uint32_t count, uint64_t offset,
   if (r < 0)
     return r;
   if (end % GS_SLOT_SIZE != 0)
-    r = write_slot_retry (dev, last, 0, (uint32_t) (end % GS_SLOT_SIZE), NULL);
+    r = write_slot_retry (dev, last, 0, (uint32_t) (end % GS_SLOT_SIZE), NULL,
+                          fill);
   return r;
 }
 
