@@ -35,7 +35,7 @@ void
 gs_get_stats (struct gs_device *dev, struct gs_stats *st)
 {
   struct gs_pool_stats ps;
-  uint64_t used_slots, segment_desc;
+  uint64_t used_slots, segment_desc, table_bytes, ram_bytes;
 
   memset (st, 0, sizeof *st);
   gs_pool_get_stats (dev->pool, &ps);
@@ -65,18 +65,21 @@ gs_get_stats (struct gs_device *dev, struct gs_stats *st)
    * each segment that is not object space. */
   segment_desc = ps.segment_bytes - ps.segments * GS_SEGMENT_DATA;
   st->clusters = __atomic_load_n (&dev->table.clusters_live, __ATOMIC_RELAXED);
-  st->metadata_bytes =
-    __atomic_load_n (&dev->table.node_bytes, __ATOMIC_RELAXED)
-    + st->clusters * GS_CLUSTER_SLOTS * sizeof (gs_entry)
-    + ps.header_bytes + segment_desc
+  /* The table (nodes, cluster records, entry arrays) serves every used
+   * slot; object headers and segment descriptors only RAM slots; the
+   * reverse maps only backing slots.  Each per-slot figure is its own
+   * part plus an equal share of the table. */
+  table_bytes = __atomic_load_n (&dev->table.node_bytes, __ATOMIC_RELAXED)
+    + st->clusters * GS_CLUSTER_SLOTS * sizeof (gs_entry);
+  ram_bytes = ps.header_bytes + segment_desc
     + gs_patterns_bytes (&dev->patterns);
+  st->metadata_bytes = table_bytes + ram_bytes;
 
   backing_stats (dev, st);
   if (st->slots_backing > 0)
     st->metadata_per_backing_slot =
-      ((double) st->slots_backing * (double) sizeof (gs_entry)
-       + (double) st->rmap_bytes) / (double) st->slots_backing
-      + (double) sizeof (struct gs_cluster) / GS_CLUSTER_SLOTS;
+      (double) table_bytes / (double) used_slots
+      + (double) st->rmap_bytes / (double) st->slots_backing;
   st->writeback_pages = get (&dev->ctr.writeback_pages);
   st->writeback_batches = get (&dev->ctr.writeback_batches);
   st->writeback_second_chance = get (&dev->ctr.writeback_second_chance);
@@ -93,8 +96,8 @@ gs_get_stats (struct gs_device *dev, struct gs_stats *st)
     st->memory_ratio = (double) ((used_slots - st->slots_backing) * GS_SLOT_SIZE)
       / (double) (st->pool_bytes + st->metadata_bytes - st->rmap_bytes);
   if (st->slots_ram > 0)
-    st->metadata_per_ram_slot =
-      (double) st->metadata_bytes / (double) st->slots_ram;
+    st->metadata_per_ram_slot = (double) table_bytes / (double) used_slots
+      + (double) ram_bytes / (double) st->slots_ram;
 
   st->reads = get (&dev->ctr.reads);
   st->writes = get (&dev->ctr.writes);

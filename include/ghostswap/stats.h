@@ -33,11 +33,13 @@ struct gs_stats {
   /* Metadata: table nodes, cluster entry arrays, object headers (the
    * reverse map), segment descriptors, the pattern table. */
   uint64_t metadata_bytes;
-  double metadata_per_ram_slot; /* metadata_bytes / slots_ram (0 when none) */
+  double metadata_per_ram_slot; /* an equal share of the table per used slot,
+                                 * plus headers, segment descriptors and
+                                 * patterns per RAM slot (0 when none) */
   uint64_t clusters;            /* clusters with an entry array */
   uint64_t rmap_bytes;          /* backing reverse maps (7 bytes per physical slot) */
-  double metadata_per_backing_slot; /* (entries of backing slots + rmap_bytes
-                                     * + their share of cluster records) / slots_backing */
+  double metadata_per_backing_slot; /* an equal share of the table per used
+                                     * slot, plus rmap_bytes / slots_backing */
   uint64_t segments;            /* pool segments */
   uint64_t compactions;         /* compaction passes that moved something */
   uint64_t objects_moved;       /* objects relocated by compaction */
