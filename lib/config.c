@@ -227,9 +227,10 @@ gs_config_set (struct gs_config *cfg, const char *key, const char *value,
     if (r < 0)
       return fail (err, errlen, -EINVAL,
                    "ram-limit: '%s' is not a size (use e.g. 2G)", value);
-    if (bytes == 0)
+    if (bytes < GS_MIN_RAM_LIMIT)
       return fail (err, errlen, -EINVAL,
-                   "ram-limit: must be greater than 0");
+                   "ram-limit: %" PRIu64 " is below the minimum of 256K "
+                   "(0 is not allowed either)", bytes);
     cfg->ram_limit = bytes;
     return 0;
   }
@@ -314,8 +315,9 @@ gs_config_check (const struct gs_config *cfg, char *err, size_t errlen)
   if (cfg->size == 0 || cfg->size % GS_SLOT_SIZE != 0 || cfg->size > GS_MAX_SIZE)
     return fail (err, errlen, -EINVAL, "size: %" PRIu64 " is not valid",
                  cfg->size);
-  if (cfg->ram_limit == 0)
-    return fail (err, errlen, -EINVAL, "ram-limit: must be greater than 0");
+  if (cfg->ram_limit < GS_MIN_RAM_LIMIT)
+    return fail (err, errlen, -EINVAL, "ram-limit: %" PRIu64 " is below the "
+                 "minimum of 256K", cfg->ram_limit);
   if (cfg->writeback_low >= cfg->writeback_high)
     return fail (err, errlen, -EINVAL,
                  "writeback-low: %u%% must be below writeback-high (%u%%)",

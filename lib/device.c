@@ -27,7 +27,7 @@ gs_device_create (const struct gs_config *cfg, struct gs_device **devp)
   int r;
 
   if (cfg->size == 0 || cfg->size % GS_SLOT_SIZE != 0 || cfg->size > GS_MAX_SIZE
-      || cfg->ram_limit == 0)
+      || cfg->ram_limit < GS_MIN_RAM_LIMIT)
     return -EINVAL;
   dev = calloc (1, sizeof *dev);
   if (!dev)
@@ -90,7 +90,7 @@ gs_device_size (const struct gs_device *dev)
 int
 gs_set_ram_limit (struct gs_device *dev, uint64_t bytes)
 {
-  if (bytes == 0)
+  if (bytes < GS_MIN_RAM_LIMIT)
     return -EINVAL;
   __atomic_store_n (&dev->cfg.ram_limit, bytes, __ATOMIC_RELAXED);
   gs_pool_set_limit (dev->pool, bytes);

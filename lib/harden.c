@@ -59,21 +59,39 @@ can_lock_unbounded (void)
   return has_cap_ipc_lock ();
 }
 
-/* locked_kib - VmLck of this process in KiB, or -1 if unknown. */
+/* status_kib - the "@key:" figure of /proc/self/status in KiB, or -1. */
 static long
-locked_kib (void)
+status_kib (const char *key)
 {
   FILE *fp = fopen ("/proc/self/status", "re");
+  size_t klen = strlen (key);
   char line[256];
   long kib = -1;
 
   if (fp == NULL)
     return -1;
   while (fgets (line, sizeof line, fp) != NULL)
-    if (sscanf (line, "VmLck: %ld kB", &kib) == 1)
+    if (strncmp (line, key, klen) == 0 && line[klen] == ':') {
+      kib = strtol (line + klen + 1, NULL, 10);
       break;
+    }
   fclose (fp);
   return kib;
+}
+
+/* may_prefault - is it safe to fault in everything mapped now?  Not when
+ * the address space is already larger than a quarter of physical RAM:
+ * sanitizers map terabytes of shadow memory (MAP_NORESERVE) that
+ * MCL_CURRENT would try to populate in full. */
+static bool
+may_prefault (void)
+{
+  long vm = status_kib ("VmSize");
+  long pages = sysconf (_SC_PHYS_PAGES), psize = sysconf (_SC_PAGESIZE);
+
+  if (vm < 0 || pages <= 0 || psize <= 0)
+    return false;
+  return (uint64_t) vm * 1024 < (uint64_t) pages * (uint64_t) psize / 4;
 }
 
 /* lock_memory - measure 1.
@@ -81,6 +99,8 @@ locked_kib (void)
  * First MCL_CURRENT alone: it faults in and locks everything mapped now
  * (our code, the libraries, the heap so far), so no code path run for
  * the first time under memory pressure has to be paged in from disk.
+ * (Unless the address space is already huge: see may_prefault.  Current
+ * mappings are then locked on fault like future ones.)
  * Then MCL_FUTURE with MCL_ONFAULT: future mappings are locked page by
  * page as they are first touched, not faulted in whole at mmap time.
  * Without MCL_ONFAULT every thread stack (8 MiB by default, one per FUSE
@@ -88,33 +108,35 @@ locked_kib (void)
  * be populated and pinned in full at creation, costing tens of MiB of RAM
  * that is never used; with it we pin exactly what we use, which is
  * bounded by ram-limit plus the fixed overhead.  A page, once touched,
- * is never swapped out, which is what deadlock safety needs: the pool's
- * pages are written before they are stored to, so they are locked before
- * they hold anything.  Kernels before 4.4 lack MCL_ONFAULT (EINVAL): we
+ * is never swapped out, which is what deadlock safety needs: a pool page
+ * is locked when it is first written, before it holds anything.  Kernels before 4.4 lack MCL_ONFAULT (EINVAL): we
  * then lock future mappings in full. */
 static struct gs_harden_result
 lock_memory (bool *onfault)
 {
   struct gs_harden_result res = { .ok = false, .err = 0 };
+  bool prefault;
 
   *onfault = false;
   if (!can_lock_unbounded ()) {
     res.err = EPERM;
     return res;
   }
-  if (mlockall (MCL_CURRENT) != 0) {
+  prefault = may_prefault ();
+  if (prefault && mlockall (MCL_CURRENT) != 0) {
     res.err = errno;
     munlockall ();              /* a partial lock protects nothing */
     return res;
   }
   if (mlockall (MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) == 0)
     *onfault = true;
-  else if (errno != EINVAL || mlockall (MCL_CURRENT | MCL_FUTURE) != 0) {
+  else if (errno != EINVAL || !prefault
+           || mlockall (MCL_CURRENT | MCL_FUTURE) != 0) {
     res.err = errno;
     munlockall ();
     return res;
   }
-  if (locked_kib () == 0) {     /* the kernel did not lock anything */
+  if (status_kib ("VmLck") == 0) {   /* the kernel locked nothing */
     res.err = EIO;
     munlockall ();
     return res;

@@ -18,6 +18,10 @@
 
 #define GS_CONFIG_MAX_BACKINGS 255
 
+/* The smallest ram-limit: four of the RAM pool's 64 KiB segments.  Below
+ * one segment nothing compressed could be stored at all. */
+#define GS_MIN_RAM_LIMIT (256u * 1024)
+
 struct gs_config {
   uint64_t size;              /* device size in bytes, a multiple of 4096 */
   uint64_t ram_limit;         /* cap on RAM pool bytes, > 0 */

@@ -137,7 +137,7 @@ uint64_t gs_compact (struct gs_device *dev);
 
 /* gs_set_ram_limit - change the RAM tier's cap.  Lowering it below what is
  * stored only stops new RAM allocations; nothing is dropped.
- * Context: any.  Return: 0 or -EINVAL for 0.
+ * Context: any.  Return: 0 or -EINVAL below GS_MIN_RAM_LIMIT.
  */
 int gs_set_ram_limit (struct gs_device *dev, uint64_t bytes);
 

@@ -1,6 +1,7 @@
 /* Clusters are allocated on the first write and freed with their last
  * used slot; the table skips absent clusters (lib/table.c). */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -158,6 +159,67 @@ table_direct (uint64_t *s)
   }
 }
 
+/* Threads building the same paths at once get the same clusters. */
+#define RACERS 4
+#define RACE_IDX 300
+
+static struct gs_table race_table;
+static uint64_t race_idx[RACE_IDX];
+static struct gs_cluster *race_got[RACERS][RACE_IDX];
+
+static void *
+racer (void *arg)
+{
+  unsigned t = (unsigned) (uintptr_t) arg, k;
+
+  for (k = 0; k < RACE_IDX; k++) {
+    /* Each thread in its own order. */
+    unsigned j = t % 2 ? k : RACE_IDX - 1 - k;
+    struct gs_cluster *c = gs_table_get (&race_table, race_idx[j], true);
+    CHECK (c != NULL);
+    race_got[t][j] = c;
+    /* Set and clear an entry: the cluster lock works across threads. */
+    gs_cluster_lock (c);
+    CHECK_OK (__gs_cluster_set (&race_table, c, t, pattern_to_entry (t + 1)));
+    CHECK (__gs_cluster_entry (c, t) == pattern_to_entry (t + 1));
+    CHECK_OK (__gs_cluster_set (&race_table, c, t, GS_ENTRY_EMPTY));
+    gs_cluster_unlock (c);
+  }
+  return NULL;
+}
+
+static void
+table_race (uint64_t *s)
+{
+  pthread_t th[RACERS];
+  unsigned t, k;
+  uint64_t bytes, got;
+
+  CHECK_OK (gs_table_init (&race_table, 1ull << 40));
+  for (k = 0; k < RACE_IDX; k++)
+    race_idx[k] = k < RACE_IDX / 2 ? rnd_below (s, 1ull << 40)
+      : rnd_below (s, 4096);            /* dense: shared leaves */
+  for (t = 0; t < RACERS; t++)
+    CHECK_OK (pthread_create (&th[t], NULL, racer, (void *) (uintptr_t) t));
+  for (t = 0; t < RACERS; t++)
+    CHECK_OK (pthread_join (th[t], NULL));
+  for (k = 0; k < RACE_IDX; k++) {
+    for (t = 1; t < RACERS; t++)
+      CHECKF (race_got[t][k] == race_got[0][k], "index %" PRIu64
+              ": threads got different clusters", race_idx[k]);
+    CHECK (gs_table_get (&race_table, race_idx[k], false) == race_got[0][k]);
+  }
+  CHECK (race_table.clusters_live == 0);
+  CHECK (!gs_table_next (&race_table, 0, 1ull << 40, &got));
+  /* The byte count matches the nodes that exist: building them again
+   * single-threaded adds nothing. */
+  bytes = race_table.node_bytes;
+  for (k = 0; k < RACE_IDX; k++)
+    CHECK (gs_table_get (&race_table, race_idx[k], true) == race_got[0][k]);
+  CHECK (race_table.node_bytes == bytes);
+  gs_table_destroy (&race_table);
+}
+
 int
 main (int argc, char *argv[])
 {
@@ -173,6 +235,7 @@ main (int argc, char *argv[])
   s = seed;
 
   table_direct (&s);
+  table_race (&s);
 
   cfg = test_config (size, 64 << 20);
   CHECK_OK (gs_device_create (&cfg, &dev));

@@ -272,8 +272,10 @@ full_pool (uint64_t *s)
   /* Lower the limit below what is stored: nothing is lost, new data is
    * refused; raise it: accepted again. */
   CHECK (gs_set_ram_limit (dev, 0) == -EINVAL);
-  CHECK_OK (gs_set_ram_limit (dev, 64 * 1024));
-  CHECK (stats (dev).ram_limit == 64 * 1024);
+  CHECK (gs_set_ram_limit (dev, GS_MIN_RAM_LIMIT - 1) == -EINVAL);
+  CHECK (stats (dev).pool_bytes > GS_MIN_RAM_LIMIT);
+  CHECK_OK (gs_set_ram_limit (dev, GS_MIN_RAM_LIMIT));
+  CHECK (stats (dev).ram_limit == GS_MIN_RAM_LIMIT);
   /* The open segment may still take what fits in it, no more. */
   for (i = 0; i <= GS_SEGMENT_DATA / PAGE; i++) {
     uint64_t slot = nslots - 1 - i;

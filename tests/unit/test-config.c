@@ -198,8 +198,10 @@ main (int argc, char *argv[])
 
   cfg = set_ok ("ram-limit", "1M");
   CHECK (cfg.ram_limit == 1 << 20);
-  cfg = set_ok ("ram-limit", "1");
-  CHECK (cfg.ram_limit == 1);
+  cfg = set_ok ("ram-limit", "256K");
+  CHECK (cfg.ram_limit == GS_MIN_RAM_LIMIT);
+  set_fails ("ram-limit", "1", -EINVAL);
+  set_fails ("ram-limit", "262143", -EINVAL);
   set_fails ("ram-limit", "0", -EINVAL);
   set_fails ("ram-limit", "0G", -EINVAL);
   set_fails ("ram-limit", "x", -EINVAL);

@@ -10,7 +10,7 @@
 #include "test.h"
 
 static unsigned char *shadow;
-static unsigned char buf[8 * PAGE], got[8 * PAGE];
+static unsigned char buf[8 * PAGE], got[8 * PAGE + 64];   /* reads: a few bytes around */
 
 /* Fill @len bytes with data of a random kind. */
 static void
