@@ -16,6 +16,7 @@
 
 #include "backing_impl.h"
 #include "cleanup.h"
+#include "errmsg.h"
 #include "ghostswap/config.h"
 
 #ifndef FUSE_SUPER_MAGIC
@@ -27,19 +28,6 @@
 #ifndef SMB2_SUPER_MAGIC
 #define SMB2_SUPER_MAGIC 0xfe534d42
 #endif
-
-static int
-fail (char *err, size_t errlen, int r, const char *fmt, ...)
-{
-  va_list ap;
-
-  if (errlen > 0) {
-    va_start (ap, fmt);
-    vsnprintf (err, errlen, fmt, ap);
-    va_end (ap);
-  }
-  return r;
-}
 
 /* Why a file system cannot hold swap pages, or NULL if it can.  Swapping to
  * a file served by a user-space process (FUSE: perhaps ghostswapd itself)
@@ -94,54 +82,54 @@ gs_backing_open (const char *path, uint64_t size, unsigned id, bool punch,
   int fd, r;
 
   if (strlen (path) >= PATH_MAX)
-    return fail (err, errlen, -ENAMETOOLONG, "backing: path too long");
+    return gs_errmsg (err, errlen, -ENAMETOOLONG, "backing: path too long");
   if (stat (path, &st) < 0) {
     if (errno != ENOENT)
-      return fail (err, errlen, -errno, "backing: %s: %s", path, strerror (errno));
+      return gs_errmsg (err, errlen, -errno, "backing: %s: %s", path, strerror (errno));
     if (size == 0)
-      return fail (err, errlen, -ENOENT,
+      return gs_errmsg (err, errlen, -ENOENT,
                    "backing: %s does not exist (give a size, e.g. "
                    "backing-size=, to create it)", path);
     fd = open (path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0)
-      return fail (err, errlen, -errno, "backing: %s: create: %s", path,
+      return gs_errmsg (err, errlen, -errno, "backing: %s: create: %s", path,
                    strerror (errno));
     if (ftruncate (fd, (off_t) size) < 0) {
       r = -errno;
       close (fd);
       unlink (path);
-      return fail (err, errlen, r, "backing: %s: cannot size it to %" PRIu64
+      return gs_errmsg (err, errlen, r, "backing: %s: cannot size it to %" PRIu64
                    " bytes: %s", path, size, strerror (-r));
     }
     close (fd);
     if (stat (path, &st) < 0)
-      return fail (err, errlen, -errno, "backing: %s: %s", path, strerror (errno));
+      return gs_errmsg (err, errlen, -errno, "backing: %s: %s", path, strerror (errno));
   }
   if (!S_ISREG (st.st_mode) && !S_ISBLK (st.st_mode))
-    return fail (err, errlen, -EINVAL,
+    return gs_errmsg (err, errlen, -EINVAL,
                  "backing: %s is neither a regular file nor a block device",
                  path);
   if (S_ISREG (st.st_mode)) {
     if (statfs (path, &sfs) < 0)
-      return fail (err, errlen, -errno, "backing: %s: %s", path, strerror (errno));
+      return gs_errmsg (err, errlen, -errno, "backing: %s: %s", path, strerror (errno));
     why = unsafe_fs (sfs.f_type);
   }
   else
     why = unsafe_loop (st.st_rdev);
   if (why)
-    return fail (err, errlen, -EINVAL,
+    return gs_errmsg (err, errlen, -EINVAL,
                  "backing: %s is on %s, which cannot back swap safely",
                  path, why);
 
   fd = open (path, O_RDWR | O_DIRECT | O_CLOEXEC);
   if (fd < 0)
-    return fail (err, errlen, -errno, "backing: %s: open with O_DIRECT: %s",
+    return gs_errmsg (err, errlen, -errno, "backing: %s: open with O_DIRECT: %s",
                  path, strerror (errno));
   if (S_ISBLK (st.st_mode)) {
     if (ioctl (fd, BLKGETSIZE64, &bytes) < 0) {
       r = -errno;
       close (fd);
-      return fail (err, errlen, r, "backing: %s: BLKGETSIZE64: %s", path,
+      return gs_errmsg (err, errlen, r, "backing: %s: BLKGETSIZE64: %s", path,
                    strerror (-r));
     }
   }
@@ -149,7 +137,7 @@ gs_backing_open (const char *path, uint64_t size, unsigned id, bool punch,
     bytes = (uint64_t) st.st_size;
   if (bytes / GS_SLOT_SIZE == 0) {
     close (fd);
-    return fail (err, errlen, -EINVAL,
+    return gs_errmsg (err, errlen, -EINVAL,
                  "backing: %s is smaller than one 4096-byte slot", path);
   }
 
@@ -159,7 +147,7 @@ gs_backing_open (const char *path, uint64_t size, unsigned id, bool punch,
   if (!b || !b->rmap) {
     free (b);
     close (fd);
-    return fail (err, errlen, -ENOMEM, "backing: %s: out of memory", path);
+    return gs_errmsg (err, errlen, -ENOMEM, "backing: %s: out of memory", path);
   }
   b->id = id;
   strcpy (b->path, path);

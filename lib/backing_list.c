@@ -5,20 +5,8 @@
 #include <string.h>
 
 #include "cleanup.h"
+#include "errmsg.h"
 #include "device_impl.h"
-
-static int
-fail (char *err, size_t errlen, int r, const char *fmt, ...)
-{
-  va_list ap;
-
-  if (errlen > 0) {
-    va_start (ap, fmt);
-    vsnprintf (err, errlen, fmt, ap);
-    va_end (ap);
-  }
-  return r;
-}
 
 /* The backing attached as @path.  Context: backing_lock held. */
 static struct gs_backing *
@@ -44,12 +32,12 @@ gs_backing_add (struct gs_device *dev, const char *path, uint64_t size,
   {
     ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&dev->backing_lock);
     if (find (dev, path))
-      return fail (err, errlen, -EEXIST, "backing: %s is already attached",
+      return gs_errmsg (err, errlen, -EEXIST, "backing: %s is already attached",
                    path);
     for (id = 0; id < GS_MAX_BACKINGS && dev->backing[id]; id++)
       ;
     if (id == GS_MAX_BACKINGS)
-      return fail (err, errlen, -ENOSPC, "backing: %s: already %d backings",
+      return gs_errmsg (err, errlen, -ENOSPC, "backing: %s: already %d backings",
                    path, GS_MAX_BACKINGS);
   }
   /* Open outside the lock (it may create and size a file); the id is
@@ -61,14 +49,14 @@ gs_backing_add (struct gs_device *dev, const char *path, uint64_t size,
     ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&dev->backing_lock);
     if (find (dev, path)) {
       gs_backing_close (b);
-      return fail (err, errlen, -EEXIST, "backing: %s is already attached",
+      return gs_errmsg (err, errlen, -EEXIST, "backing: %s is already attached",
                    path);
     }
     for (id = 0; id < GS_MAX_BACKINGS && dev->backing[id]; id++)
       ;
     if (id == GS_MAX_BACKINGS) {
       gs_backing_close (b);
-      return fail (err, errlen, -ENOSPC, "backing: %s: already %d backings",
+      return gs_errmsg (err, errlen, -ENOSPC, "backing: %s: already %d backings",
                    path, GS_MAX_BACKINGS);
     }
     b->id = id;
@@ -90,10 +78,10 @@ gs_backing_remove (struct gs_device *dev, const char *path,
     ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&dev->backing_lock);
     b = find (dev, path);
     if (!b)
-      return fail (err, errlen, -ENOENT, "backing: %s is not attached", path);
+      return gs_errmsg (err, errlen, -ENOENT, "backing: %s is not attached", path);
     used = __atomic_load_n (&b->used, __ATOMIC_ACQUIRE);
     if (used > 0)
-      return fail (err, errlen, -EBUSY,
+      return gs_errmsg (err, errlen, -EBUSY,
                    "backing: %s still holds %llu live pages: drain it first "
                    "(ghostswapctl backing drain %s)", path,
                    (unsigned long long) used, path);
@@ -102,7 +90,7 @@ gs_backing_remove (struct gs_device *dev, const char *path,
       bool busy = dev->drain_status.running;
       pthread_mutex_unlock (&dev->drain_lock);
       if (busy)
-        return fail (err, errlen, -EBUSY, "backing: %s is being drained",
+        return gs_errmsg (err, errlen, -EBUSY, "backing: %s is being drained",
                      path);
     }
     dev->backing[b->id] = NULL;

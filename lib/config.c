@@ -12,6 +12,7 @@
 
 #include <zstd.h>
 
+#include "errmsg.h"
 #include "ghostswap/config.h"
 
 #define GIB (1024ull * 1024 * 1024)
@@ -102,19 +103,6 @@ parse_bool (const char *value, bool *out)
     }
   }
   return -EINVAL;
-}
-
-static int
-fail (char *err, size_t errlen, int r, const char *fmt, ...)
-{
-  va_list ap;
-
-  if (errlen > 0) {
-    va_start (ap, fmt);
-    vsnprintf (err, errlen, fmt, ap);
-    va_end (ap);
-  }
-  return r;
 }
 
 /* gs_parse_size - see config.h. */
@@ -208,14 +196,14 @@ gs_config_set (struct gs_config *cfg, const char *key, const char *value,
   if (strcmp (key, "size") == 0) {
     r = gs_parse_size (value, &bytes);
     if (r == -ERANGE || (r == 0 && bytes > GS_MAX_SIZE))
-      return fail (err, errlen, -EINVAL,
+      return gs_errmsg (err, errlen, -EINVAL,
                    "size: '%s' is too large (at most %" PRIu64 " bytes, "
                    "2^63-4096)", value, (uint64_t) GS_MAX_SIZE);
     if (r < 0)
-      return fail (err, errlen, -EINVAL,
+      return gs_errmsg (err, errlen, -EINVAL,
                    "size: '%s' is not a size (use e.g. 64G)", value);
     if (bytes == 0 || bytes % GS_SLOT_SIZE != 0)
-      return fail (err, errlen, -EINVAL,
+      return gs_errmsg (err, errlen, -EINVAL,
                    "size: %" PRIu64 " is not a positive multiple of the "
                    "%u-byte slot size (sizes are refused, not rounded)",
                    bytes, GS_SLOT_SIZE);
@@ -225,10 +213,10 @@ gs_config_set (struct gs_config *cfg, const char *key, const char *value,
   if (strcmp (key, "ram-limit") == 0) {
     r = gs_parse_size (value, &bytes);
     if (r < 0)
-      return fail (err, errlen, -EINVAL,
+      return gs_errmsg (err, errlen, -EINVAL,
                    "ram-limit: '%s' is not a size (use e.g. 2G)", value);
     if (bytes < GS_MIN_RAM_LIMIT)
-      return fail (err, errlen, -EINVAL,
+      return gs_errmsg (err, errlen, -EINVAL,
                    "ram-limit: %" PRIu64 " is below the minimum of 256K "
                    "(0 is not allowed either)", bytes);
     cfg->ram_limit = bytes;
@@ -236,7 +224,7 @@ gs_config_set (struct gs_config *cfg, const char *key, const char *value,
   }
   if (strcmp (key, "compression-level") == 0) {
     if (parse_int (value, ZSTD_minCLevel (), ZSTD_maxCLevel (), &n) < 0)
-      return fail (err, errlen, -EINVAL,
+      return gs_errmsg (err, errlen, -EINVAL,
                    "compression-level: '%s' is not a zstd level (%d..%d)",
                    value, ZSTD_minCLevel (), ZSTD_maxCLevel ());
     cfg->compression_level = (int) n;
@@ -244,7 +232,7 @@ gs_config_set (struct gs_config *cfg, const char *key, const char *value,
   }
   if (strcmp (key, "compact-threshold") == 0) {
     if (parse_int (value, 1, 99, &n) < 0)
-      return fail (err, errlen, -EINVAL,
+      return gs_errmsg (err, errlen, -EINVAL,
                    "compact-threshold: '%s' is not a percentage from 1 to 99",
                    value);
     cfg->compact_threshold = (unsigned) n;
@@ -253,20 +241,20 @@ gs_config_set (struct gs_config *cfg, const char *key, const char *value,
   if (strcmp (key, "backing") == 0) {
     char *copy;
     if (value[0] == '\0')
-      return fail (err, errlen, -EINVAL, "backing: empty path");
+      return gs_errmsg (err, errlen, -EINVAL, "backing: empty path");
     if (cfg->nbacking == GS_CONFIG_MAX_BACKINGS)
-      return fail (err, errlen, -EINVAL, "backing: at most %d backings",
+      return gs_errmsg (err, errlen, -EINVAL, "backing: at most %d backings",
                    GS_CONFIG_MAX_BACKINGS);
     copy = strdup (value);
     if (!copy)
-      return fail (err, errlen, -ENOMEM, "backing: out of memory");
+      return gs_errmsg (err, errlen, -ENOMEM, "backing: out of memory");
     cfg->backing[cfg->nbacking++] = copy;
     return 0;
   }
   if (strcmp (key, "backing-size") == 0) {
     r = gs_parse_size (value, &bytes);
     if (r < 0 || bytes < GS_SLOT_SIZE)
-      return fail (err, errlen, -EINVAL,
+      return gs_errmsg (err, errlen, -EINVAL,
                    "backing-size: '%s' is not a size of at least 4096 bytes",
                    value);
     cfg->backing_size = bytes - bytes % GS_SLOT_SIZE;
@@ -275,7 +263,7 @@ gs_config_set (struct gs_config *cfg, const char *key, const char *value,
   if (strcmp (key, "punch-holes") == 0 || strcmp (key, "fault-injection") == 0) {
     bool b;
     if (parse_bool (value, &b) < 0)
-      return fail (err, errlen, -EINVAL,
+      return gs_errmsg (err, errlen, -EINVAL,
                    "%s: '%s' is not a boolean (true or false)", key, value);
     if (key[0] == 'p')
       cfg->punch_holes = b;
@@ -285,7 +273,7 @@ gs_config_set (struct gs_config *cfg, const char *key, const char *value,
   }
   if (strcmp (key, "writeback-high") == 0 || strcmp (key, "writeback-low") == 0) {
     if (parse_int (value, 1, 100, &n) < 0)
-      return fail (err, errlen, -EINVAL,
+      return gs_errmsg (err, errlen, -EINVAL,
                    "%s: '%s' is not a percentage from 1 to 100", key, value);
     if (strcmp (key, "writeback-high") == 0)
       cfg->writeback_high = (unsigned) n;
@@ -296,15 +284,15 @@ gs_config_set (struct gs_config *cfg, const char *key, const char *value,
   if (strcmp (key, "control") == 0) {
     char *copy;
     if (value[0] == '\0')
-      return fail (err, errlen, -EINVAL, "control: empty path");
+      return gs_errmsg (err, errlen, -EINVAL, "control: empty path");
     copy = strdup (value);
     if (!copy)
-      return fail (err, errlen, -ENOMEM, "control: out of memory");
+      return gs_errmsg (err, errlen, -ENOMEM, "control: out of memory");
     free (cfg->control);
     cfg->control = copy;
     return 0;
   }
-  return fail (err, errlen, -ENOENT,
+  return gs_errmsg (err, errlen, -ENOENT,
                "%s: unknown key (see --help for the keys)", key);
 }
 
@@ -313,13 +301,13 @@ int
 gs_config_check (const struct gs_config *cfg, char *err, size_t errlen)
 {
   if (cfg->size == 0 || cfg->size % GS_SLOT_SIZE != 0 || cfg->size > GS_MAX_SIZE)
-    return fail (err, errlen, -EINVAL, "size: %" PRIu64 " is not valid",
+    return gs_errmsg (err, errlen, -EINVAL, "size: %" PRIu64 " is not valid",
                  cfg->size);
   if (cfg->ram_limit < GS_MIN_RAM_LIMIT)
-    return fail (err, errlen, -EINVAL, "ram-limit: %" PRIu64 " is below the "
+    return gs_errmsg (err, errlen, -EINVAL, "ram-limit: %" PRIu64 " is below the "
                  "minimum of 256K", cfg->ram_limit);
   if (cfg->writeback_low >= cfg->writeback_high)
-    return fail (err, errlen, -EINVAL,
+    return gs_errmsg (err, errlen, -EINVAL,
                  "writeback-low: %u%% must be below writeback-high (%u%%)",
                  cfg->writeback_low, cfg->writeback_high);
   return 0;
