@@ -1,6 +1,5 @@
 /* ghostswap: the background thread: pool compaction. */
 #include <errno.h>
-#include <malloc.h>
 #include <time.h>
 
 #include "device_impl.h"
@@ -25,7 +24,6 @@ gs_compact_if_fragmented (struct gs_device *dev)
   /* Empty the segments that are mostly garbage: below (100 - threshold)
    * percent live. */
   moved = gs_compact_segments (dev, 100 - threshold);
-  malloc_trim (0);
   return moved;
 }
 
@@ -35,6 +33,7 @@ background (void *arg)
   struct gs_device *dev = arg;
   struct timespec ts;
 
+  pthread_setname_np (pthread_self (), "gs-background");
   pthread_mutex_lock (&dev->bg_lock);
   while (!dev->bg_stop) {
     clock_gettime (CLOCK_REALTIME, &ts);

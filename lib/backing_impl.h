@@ -33,6 +33,9 @@ struct gs_backing {
   uint64_t cursor;            /* next-fit allocation cursor */
   struct { bool on; uint64_t first, last; } fault[GS_FAULT_KINDS];
 
+  unsigned refs;              /* holders of a pointer found by path, who
+                               * may not see it removed (device's
+                               * backing_lock) */
   uint64_t used;              /* atomic: allocated physical slots */
   bool healthy;               /* atomic: false after a write error */
   bool draining;              /* atomic: no new allocations */

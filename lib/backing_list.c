@@ -66,38 +66,85 @@ gs_backing_add (struct gs_device *dev, const char *path, uint64_t size,
   return 0;
 }
 
+/* Detach @b if nothing needs it but @own_refs references the caller
+ * holds.  Context: backing_lock held. */
+static int
+detach_locked (struct gs_device *dev, struct gs_backing *b, unsigned own_refs,
+               char *err, size_t errlen)
+{
+  uint64_t used = __atomic_load_n (&b->used, __ATOMIC_ACQUIRE);
+
+  if (used > 0)
+    return gs_errmsg (err, errlen, -EBUSY,
+                      "backing: %s still holds %llu live pages: drain it "
+                      "first (ghostswapctl backing drain %s)", b->path,
+                      (unsigned long long) used, b->path);
+  if (b->refs > own_refs || __atomic_load_n (&b->draining, __ATOMIC_RELAXED))
+    return gs_errmsg (err, errlen, -EBUSY,
+                      "backing: %s is in use by a drain, migration or "
+                      "relocation", b->path);
+  dev->backing[b->id] = NULL;
+  __atomic_sub_fetch (&dev->backing_count, 1, __ATOMIC_RELAXED);
+  return 0;
+}
+
+/* gs_backing_detach - see device_impl.h. */
+int
+gs_backing_detach (struct gs_device *dev, struct gs_backing *b,
+                   unsigned own_refs, char *err, size_t errlen)
+{
+  int r;
+
+  {
+    ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&dev->backing_lock);
+    r = detach_locked (dev, b, own_refs, err, errlen);
+  }
+  if (r == 0)
+    gs_backing_close (b);
+  return r;
+}
+
 /* gs_backing_remove - see backing.h. */
 int
 gs_backing_remove (struct gs_device *dev, const char *path,
                    char *err, size_t errlen)
 {
   struct gs_backing *b;
-  uint64_t used;
+  int r;
 
   {
     ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&dev->backing_lock);
     b = find (dev, path);
     if (!b)
-      return gs_errmsg (err, errlen, -ENOENT, "backing: %s is not attached", path);
-    used = __atomic_load_n (&b->used, __ATOMIC_ACQUIRE);
-    if (used > 0)
-      return gs_errmsg (err, errlen, -EBUSY,
-                   "backing: %s still holds %llu live pages: drain it first "
-                   "(ghostswapctl backing drain %s)", path,
-                   (unsigned long long) used, path);
-    if (__atomic_load_n (&b->draining, __ATOMIC_RELAXED)) {
-      pthread_mutex_lock (&dev->drain_lock);
-      bool busy = dev->drain_status.running;
-      pthread_mutex_unlock (&dev->drain_lock);
-      if (busy)
-        return gs_errmsg (err, errlen, -EBUSY, "backing: %s is being drained",
-                     path);
-    }
-    dev->backing[b->id] = NULL;
-    __atomic_sub_fetch (&dev->backing_count, 1, __ATOMIC_RELAXED);
+      return gs_errmsg (err, errlen, -ENOENT, "backing: %s is not attached",
+                        path);
+    r = detach_locked (dev, b, 0, err, errlen);
   }
-  gs_backing_close (b);
-  return 0;
+  if (r == 0)
+    gs_backing_close (b);
+  return r;
+}
+
+/* gs_backing_get - see device_impl.h. */
+struct gs_backing *
+gs_backing_get (struct gs_device *dev, const char *path)
+{
+  ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&dev->backing_lock);
+  struct gs_backing *b = find (dev, path);
+
+  if (b)
+    b->refs++;
+  return b;
+}
+
+/* gs_backing_put - see device_impl.h. */
+void
+gs_backing_put (struct gs_device *dev, struct gs_backing *b)
+{
+  ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&dev->backing_lock);
+
+  if (b)
+    b->refs--;
 }
 
 /* gs_backing_list - see backing.h. */

@@ -29,9 +29,11 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "errmsg.h"
 #include "ghostswap/backing.h"
 #include "ghostswap/config.h"
 #include "ghostswap/control.h"
@@ -43,7 +45,8 @@
 /* Clients served at once; more are told so and closed. */
 #define GS_CONTROL_MAX_CLIENTS 16
 
-/* Seconds a client may take to send a line or to read an answer. */
+/* Seconds a client may take to send a request (counted from the previous
+ * answer) or to read an answer. */
 #define GS_CONTROL_TIMEOUT 30
 
 /* After an error that ends a connection, how long (ms) and how much we
@@ -504,8 +507,8 @@ cmd_ram_limit (struct request *rq, char **args, unsigned nargs)
 
   if (!parse_size_arg (rq, "ram-limit", args[0], &bytes))
     return;
-  if (bytes == 0) {
-    reply_error (rq, "ram-limit: must be greater than 0");
+  if (bytes < GS_MIN_RAM_LIMIT) {
+    reply_error (rq, "ram-limit: must be at least %uK", GS_MIN_RAM_LIMIT / 1024);
     return;
   }
   r = gs_set_ram_limit (rq->dev, bytes);
@@ -817,21 +820,55 @@ set_timeout (int fd, int option, long ms)
   setsockopt (fd, SOL_SOCKET, option, &tv, sizeof tv);
 }
 
+static int64_t
+now_ms (void)
+{
+  struct timespec ts;
+
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* recv_by - recv() that gives up at @deadline (now_ms).
+ * Return: as recv, or -1 with errno ETIMEDOUT. */
+static ssize_t
+recv_by (int fd, void *buf, size_t len, int64_t deadline)
+{
+  for (;;) {
+    struct pollfd p = { .fd = fd, .events = POLLIN };
+    int64_t left = deadline - now_ms ();
+    int r;
+
+    if (left <= 0) {
+      errno = ETIMEDOUT;
+      return -1;
+    }
+    r = poll (&p, 1, left > INT_MAX ? INT_MAX : (int) left);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r < 0)
+      return -1;
+    if (r == 0)
+      continue;                 /* the deadline check above ends it */
+    return recv (fd, buf, len, MSG_DONTWAIT);
+  }
+}
+
 /* linger - end a connection after an error: stop sending, then read and
  * drop what the client still sends, for a while, so that the close does
  * not reset the connection before the client reads our answer. */
 static void
 linger (int fd)
 {
+  int64_t deadline = now_ms () + GS_CONTROL_LINGER_MS;
   char sink[4096];
   size_t total = 0;
   ssize_t n;
 
   shutdown (fd, SHUT_WR);
-  set_timeout (fd, SO_RCVTIMEO, GS_CONTROL_LINGER_MS);
   while (total < GS_CONTROL_LINGER_BYTES) {
-    n = recv (fd, sink, sizeof sink, 0);
-    if (n < 0 && errno == EINTR)
+    n = recv_by (fd, sink, sizeof sink, deadline);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN))
       continue;
     if (n <= 0)
       break;
@@ -870,13 +907,16 @@ serve_line (struct gs_control *ctl, int fd, const char *line, size_t len)
   return send_all (fd, text, n);
 }
 
-/* serve_client - serve the client on @fd until it leaves, errs or idles. */
+/* serve_client - serve the client on @fd until it leaves, errs or idles:
+ * each request must arrive whole within GS_CONTROL_TIMEOUT of the
+ * previous answer (or of the connection), however it trickles in. */
 static void
 serve_client (struct gs_control *ctl, int fd)
 {
   char buf[GS_CONTROL_MAX_REQUEST];
   char msg[64];
   size_t have = 0;
+  int64_t deadline = now_ms () + GS_CONTROL_TIMEOUT * 1000;
   unsigned uid;
   ssize_t n;
   char *nl;
@@ -896,6 +936,7 @@ serve_client (struct gs_control *ctl, int fd)
         return;
       have -= len + 1;
       memmove (buf, nl + 1, have);
+      deadline = now_ms () + GS_CONTROL_TIMEOUT * 1000;
       continue;
     }
     if (have == sizeof buf) {
@@ -905,8 +946,8 @@ serve_client (struct gs_control *ctl, int fd)
       linger (fd);
       return;
     }
-    n = recv (fd, buf + have, sizeof buf - have, 0);
-    if (n < 0 && errno == EINTR)
+    n = recv_by (fd, buf + have, sizeof buf - have, deadline);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN))
       continue;
     if (n <= 0)
       return;                   /* gone, timed out, or a partial line */
@@ -969,7 +1010,7 @@ start_client (struct gs_control *ctl, int fd)
   char msg[64];
   unsigned i;
 
-  set_timeout (fd, SO_RCVTIMEO, GS_CONTROL_TIMEOUT * 1000L);
+  /* Receiving is bounded by serve_client's deadlines. */
   set_timeout (fd, SO_SNDTIMEO, GS_CONTROL_TIMEOUT * 1000L);
 
   {
@@ -1005,7 +1046,6 @@ accept_thread (void *arg)
 {
   struct gs_control *ctl = arg;
 
-  pthread_setname_np (pthread_self (), "gs-control");
   for (;;) {
     struct pollfd p[2] = {
       { .fd = ctl->listen_fd, .events = POLLIN },
@@ -1035,17 +1075,6 @@ accept_thread (void *arg)
   }
 }
 
-static int __attribute__ ((format (printf, 4, 5)))
-fail (int r, char *err, size_t errlen, const char *fmt, ...)
-{
-  va_list ap;
-
-  va_start (ap, fmt);
-  vsnprintf (err, errlen, fmt, ap);
-  va_end (ap);
-  return r;
-}
-
 /* make_parent - create the directories above @path that are missing,
  * with mode 0700. */
 static int
@@ -1065,10 +1094,12 @@ make_parent (const char *path, char *err, size_t errlen)
       char c = *p;
 
       *p = '\0';
-      if (mkdir (dir, 0700) < 0 && errno != EEXIST)
-        return fail (-errno, err, errlen,
-                     "control socket: cannot create directory %s: %s",
-                     dir, errstr (errno, buf, sizeof buf));
+      if (mkdir (dir, 0700) < 0 && errno != EEXIST) {
+        int e = errno;
+        return gs_errmsg (err, errlen, -e,
+                          "control socket: cannot create directory %s: %s",
+                          dir, errstr (e, buf, sizeof buf));
+      }
       *p = c;
       if (c == '\0')
         return 0;
@@ -1087,33 +1118,36 @@ remove_stale (const struct sockaddr_un *addr, char *err, size_t errlen)
   int fd, r, e;
 
   if (lstat (path, &sb) < 0) {
-    if (errno == ENOENT)
+    e = errno;
+    if (e == ENOENT)
       return 0;
-    return fail (-errno, err, errlen, "control socket %s: %s", path,
-                 errstr (errno, buf, sizeof buf));
+    return gs_errmsg (err, errlen, -e, "control socket %s: %s", path,
+                      errstr (e, buf, sizeof buf));
   }
   if (!S_ISSOCK (sb.st_mode))
-    return fail (-EEXIST, err, errlen,
-                 "control socket %s: exists and is not a socket", path);
+    return gs_errmsg (err, errlen, -EEXIST,
+                      "control socket %s: exists and is not a socket", path);
 
   fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd < 0)
-    return fail (-errno, err, errlen, "control socket: socket: %s",
-                 errstr (errno, buf, sizeof buf));
+  if (fd < 0) {
+    e = errno;
+    return gs_errmsg (err, errlen, -e, "control socket: socket: %s",
+                      errstr (e, buf, sizeof buf));
+  }
   r = connect (fd, (const struct sockaddr *) addr, sizeof *addr);
   e = errno;
   close (fd);
   if (r == 0 || e == EAGAIN || e == EINPROGRESS)
-    return fail (-EADDRINUSE, err, errlen,
-                 "control socket %s: another server is listening on it",
-                 path);
+    return gs_errmsg (err, errlen, -EADDRINUSE,
+                      "control socket %s: another server is listening on it",
+                      path);
   if (e != ECONNREFUSED)
-    return fail (-e, err, errlen, "control socket %s: %s", path,
-                 errstr (e, buf, sizeof buf));
-  if (unlink (path) < 0 && errno != ENOENT)
-    return fail (-errno, err, errlen,
-                 "control socket %s: cannot remove the stale socket: %s",
-                 path, errstr (errno, buf, sizeof buf));
+    return gs_errmsg (err, errlen, -e, "control socket %s: %s", path,
+                      errstr (e, buf, sizeof buf));
+  if (unlink (path) < 0 && (e = errno) != ENOENT)
+    return gs_errmsg (err, errlen, -e,
+                      "control socket %s: cannot remove the stale socket: %s",
+                      path, errstr (e, buf, sizeof buf));
   return 0;
 }
 
@@ -1127,25 +1161,27 @@ open_socket (struct gs_control *ctl, const struct sockaddr_un *addr,
   const char *path = addr->sun_path;
   struct stat sb;
   char buf[128];
-  int fd;
+  int fd, e;
 
   fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd < 0)
-    return fail (-errno, err, errlen, "control socket: socket: %s",
-                 errstr (errno, buf, sizeof buf));
+  if (fd < 0) {
+    e = errno;
+    return gs_errmsg (err, errlen, -e, "control socket: socket: %s",
+                      errstr (e, buf, sizeof buf));
+  }
   if (bind (fd, (const struct sockaddr *) addr, sizeof *addr) < 0) {
-    int e = errno;
+    e = errno;
     close (fd);
-    return fail (-e, err, errlen, "control socket %s: bind: %s", path,
-                 errstr (e, buf, sizeof buf));
+    return gs_errmsg (err, errlen, -e, "control socket %s: bind: %s", path,
+                      errstr (e, buf, sizeof buf));
   }
   if (chmod (path, 0600) < 0 || listen (fd, GS_CONTROL_MAX_CLIENTS) < 0
       || stat (path, &sb) < 0) {
-    int e = errno;
+    e = errno;
     close (fd);
     unlink (path);
-    return fail (-e, err, errlen, "control socket %s: %s", path,
-                 errstr (e, buf, sizeof buf));
+    return gs_errmsg (err, errlen, -e, "control socket %s: %s", path,
+                      errstr (e, buf, sizeof buf));
   }
   ctl->listen_fd = fd;
   ctl->sock_dev = sb.st_dev;
@@ -1175,11 +1211,11 @@ gs_control_start (struct gs_device *dev, const char *path,
   int r;
 
   if (path == NULL || path[0] == '\0')
-    return fail (-EINVAL, err, errlen, "control socket: empty path");
+    return gs_errmsg (err, errlen, -EINVAL, "control socket: empty path");
   if (strlen (path) >= sizeof addr.sun_path)
-    return fail (-ENAMETOOLONG, err, errlen,
-                 "control socket %s: path too long (at most %zu bytes)",
-                 path, sizeof addr.sun_path - 1);
+    return gs_errmsg (err, errlen, -ENAMETOOLONG,
+                      "control socket %s: path too long (at most %zu bytes)",
+                      path, sizeof addr.sun_path - 1);
   memcpy (addr.sun_path, path, strlen (path) + 1);
 
   r = make_parent (path, err, errlen);
@@ -1191,7 +1227,7 @@ gs_control_start (struct gs_device *dev, const char *path,
 
   ctl = calloc (1, sizeof *ctl);
   if (ctl == NULL)
-    return fail (-ENOMEM, err, errlen, "control socket: out of memory");
+    return gs_errmsg (err, errlen, -ENOMEM, "control socket: out of memory");
   ctl->dev = dev;
   memcpy (ctl->path, addr.sun_path, sizeof ctl->path);
   ctl->listen_fd = ctl->wake_fd = -1;
@@ -1202,14 +1238,15 @@ gs_control_start (struct gs_device *dev, const char *path,
     goto out_free;
   ctl->wake_fd = eventfd (0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (ctl->wake_fd < 0) {
-    r = fail (-errno, err, errlen, "control socket: eventfd: %s",
-              errstr (errno, buf, sizeof buf));
+    int e = errno;
+    r = gs_errmsg (err, errlen, -e, "control socket: eventfd: %s",
+                   errstr (e, buf, sizeof buf));
     goto out_close;
   }
   r = start_thread (&ctl->thread, accept_thread, ctl);
   if (r < 0) {
-    fail (r, err, errlen, "control socket: cannot start its thread: %s",
-          errstr (r, buf, sizeof buf));
+    gs_errmsg (err, errlen, r, "control socket: cannot start its thread: %s",
+               errstr (r, buf, sizeof buf));
     goto out_close;
   }
   *ctlp = ctl;

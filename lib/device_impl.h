@@ -52,7 +52,6 @@ struct gs_device {
   struct gs_drain_status drain_status;
   bool drain_thread_live, drain_cancel;
   pthread_t drain_thread;
-  uint64_t drain_source_id, drain_target_id;   /* target: GS_MAX_BACKINGS = any */
 
   /* The background thread (compaction): bg_lock protects the flags. */
   pthread_mutex_t bg_lock;
@@ -76,6 +75,25 @@ void gs_background_kick (struct gs_device *dev);
  * Context: no request may be running.  Return: nothing.
  */
 void gs_backings_close (struct gs_device *dev);
+
+/* gs_backing_get - the backing attached as @path, with a reference that
+ * keeps it from being removed until gs_backing_put.
+ * Context: takes backing_lock.  Return: the backing or NULL.
+ */
+struct gs_backing *gs_backing_get (struct gs_device *dev, const char *path);
+
+/* gs_backing_put - drop a reference from gs_backing_get (NULL is fine).
+ * Context: takes backing_lock.  Return: nothing.
+ */
+void gs_backing_put (struct gs_device *dev, struct gs_backing *b);
+
+/* gs_backing_detach - remove @b as gs_backing_remove does (refused while
+ * it holds pages, is being drained, or has references beyond the caller's
+ * @own_refs; on success those are gone with it).
+ * Context: takes backing_lock.  Return: 0 or -EBUSY with a message.
+ */
+int gs_backing_detach (struct gs_device *dev, struct gs_backing *b,
+                       unsigned own_refs, char *err, size_t errlen);
 
 /* gs_backing_any_room - is there a healthy backing to write pages to?
  * Context: any.  Return: true or false.

@@ -18,6 +18,7 @@
 
 #include "cleanup.h"
 #include "device_impl.h"
+#include "errmsg.h"
 
 #define DRAIN_BATCH 1024        /* pages read per batch: 4 MiB */
 #define DRAIN_OP_PAGES 128      /* at most 512 KiB per read */
@@ -216,8 +217,10 @@ drain_batch (struct drain *d, uint64_t from)
   return d->pslot[n - 1] + 1;
 }
 
+/* Publish progress; with @final, also the result, and mark the drain
+ * finished (the thread takes drain_lock no more after that). */
 static void
-publish (struct drain *d, double start, bool running)
+publish (struct drain *d, double start, bool final)
 {
   struct gs_device *dev = d->dev;
   ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&dev->drain_lock);
@@ -228,12 +231,20 @@ publish (struct drain *d, double start, bool running)
   st->seconds = now () - start;
   st->bytes_per_sec = st->seconds > 0
     ? (double) d->done * GS_SLOT_SIZE / st->seconds : 0;
-  if (!running) {
-    st->running = false;
+  if (final) {
     st->result = d->err;
     snprintf (st->message, sizeof st->message, "%s", d->msg);
+    st->running = false;
     pthread_cond_broadcast (&dev->drain_cond);
   }
+}
+
+static bool
+cancelled (struct gs_device *dev)
+{
+  ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&dev->drain_lock);
+
+  return dev->drain_cancel;
 }
 
 static void *
@@ -245,12 +256,11 @@ drain_thread (void *arg)
   uint64_t pos = 0;
   bool cancel = false;
 
+  pthread_setname_np (pthread_self (), "gs-drain");
   while (pos != UINT64_MAX && !cancel && d->err != -ENOSPC) {
     pos = drain_batch (d, pos);
-    publish (d, start, true);
-    pthread_mutex_lock (&dev->drain_lock);
-    cancel = dev->drain_cancel;
-    pthread_mutex_unlock (&dev->drain_lock);
+    publish (d, start, false);
+    cancel = cancelled (dev);
   }
   if (cancel && d->err == 0) {
     d->err = -ECANCELED;
@@ -266,29 +276,20 @@ drain_thread (void *arg)
                                                     __ATOMIC_RELAXED));
   }
   __atomic_store_n (&d->src->draining, false, __ATOMIC_RELEASE);
+  gs_backing_put (dev, d->target);
   if (d->migrate && d->err == 0) {
-    char path[PATH_MAX];
-    strcpy (path, d->src->path);
-    pthread_mutex_lock (&dev->drain_lock);
-    dev->drain_status.running = false;   /* lets remove proceed */
-    pthread_mutex_unlock (&dev->drain_lock);
-    gs_backing_remove (dev, path, d->msg, sizeof d->msg);
+    /* Detach the source, with this thread's reference. */
+    int r = gs_backing_detach (dev, d->src, 1, d->msg, sizeof d->msg);
+    if (r < 0) {
+      d->err = r;
+      gs_backing_put (dev, d->src);
+    }
   }
+  else
+    gs_backing_put (dev, d->src);
   free (d->buf);
   free (d->out);
-  publish (d, start, false);
-  return NULL;
-}
-
-static struct gs_backing *
-find_backing (struct gs_device *dev, const char *path)
-{
-  ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&dev->backing_lock);
-  unsigned i;
-
-  for (i = 0; i < GS_MAX_BACKINGS; i++)
-    if (dev->backing[i] && strcmp (dev->backing[i]->path, path) == 0)
-      return dev->backing[i];
+  publish (d, start, true);
   return NULL;
 }
 
@@ -297,46 +298,36 @@ int
 gs_drain_start (struct gs_device *dev, const char *source, const char *target,
                 bool migrate, char *err, size_t errlen)
 {
-  struct drain *d;
-  struct gs_backing *src = find_backing (dev, source);
-  struct gs_backing *tgt = target ? find_backing (dev, target) : NULL;
+  struct drain *d = NULL;
+  struct gs_backing *src, *tgt = NULL;
   void *buf = NULL, *out = NULL;
   int r;
 
+  src = gs_backing_get (dev, source);
   if (!src) {
-    snprintf (err, errlen, "drain: %s is not attached", source);
-    return -ENOENT;
+    r = gs_errmsg (err, errlen, -ENOENT, "drain: %s is not attached", source);
+    goto fail;
   }
-  if (target && !tgt) {
-    snprintf (err, errlen, "drain: target %s is not attached", target);
-    return -ENOENT;
-  }
-  if (tgt == src) {
-    snprintf (err, errlen, "drain: %s cannot be drained into itself", source);
-    return -EINVAL;
-  }
-  pthread_mutex_lock (&dev->drain_lock);
-  if (dev->drain_status.running) {
-    pthread_mutex_unlock (&dev->drain_lock);
-    snprintf (err, errlen, "drain: a drain of %s is already running",
-              dev->drain_status.source);
-    return -EBUSY;
-  }
-  if (dev->drain_thread_live) {
-    pthread_join (dev->drain_thread, NULL);
-    dev->drain_thread_live = false;
+  if (target) {
+    tgt = gs_backing_get (dev, target);
+    if (!tgt) {
+      r = gs_errmsg (err, errlen, -ENOENT, "drain: target %s is not attached",
+                     target);
+      goto fail;
+    }
+    if (tgt == src) {
+      r = gs_errmsg (err, errlen, -EINVAL,
+                     "drain: %s cannot be drained into itself", source);
+      goto fail;
+    }
   }
   d = calloc (1, sizeof *d);
   if (!d || posix_memalign (&buf, GS_SLOT_SIZE,
                             (size_t) DRAIN_BATCH * GS_SLOT_SIZE) != 0
       || posix_memalign (&out, GS_SLOT_SIZE,
                          (size_t) DRAIN_BATCH * GS_SLOT_SIZE) != 0) {
-    pthread_mutex_unlock (&dev->drain_lock);
-    free (d);
-    free (buf);
-    free (out);
-    snprintf (err, errlen, "drain: out of memory");
-    return -ENOMEM;
+    r = gs_errmsg (err, errlen, -ENOMEM, "drain: out of memory");
+    goto fail;
   }
   d->dev = dev;
   d->src = src;
@@ -344,6 +335,20 @@ gs_drain_start (struct gs_device *dev, const char *source, const char *target,
   d->migrate = migrate;
   d->buf = buf;
   d->out = out;
+
+  pthread_mutex_lock (&dev->drain_lock);
+  if (dev->drain_status.running) {
+    r = gs_errmsg (err, errlen, -EBUSY,
+                   "drain: a drain of %s is already running",
+                   dev->drain_status.source);
+    pthread_mutex_unlock (&dev->drain_lock);
+    goto fail;
+  }
+  if (dev->drain_thread_live) {
+    /* The last drain published its end and takes the lock no more. */
+    pthread_join (dev->drain_thread, NULL);
+    dev->drain_thread_live = false;
+  }
   memset (&dev->drain_status, 0, sizeof dev->drain_status);
   dev->drain_status.running = true;
   dev->drain_status.migrate = migrate;
@@ -357,30 +362,44 @@ gs_drain_start (struct gs_device *dev, const char *source, const char *target,
     __atomic_store_n (&src->draining, false, __ATOMIC_RELEASE);
     dev->drain_status.running = false;
     pthread_mutex_unlock (&dev->drain_lock);
-    free (buf);
-    free (out);
-    free (d);
-    snprintf (err, errlen, "drain: cannot start a thread: %s", strerror (r));
-    return -r;
+    r = gs_errmsg (err, errlen, -r, "drain: cannot start a thread: %s",
+                   strerror (r));
+    goto fail;
   }
   dev->drain_thread_live = true;
   pthread_mutex_unlock (&dev->drain_lock);
   return 0;
+
+ fail:
+  gs_backing_put (dev, tgt);
+  gs_backing_put (dev, src);
+  free (buf);
+  free (out);
+  free (d);
+  return r;
 }
 
 /* gs_drain_wait - see backing.h. */
 int
 gs_drain_wait (struct gs_device *dev)
 {
-  ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&dev->drain_lock);
+  pthread_t thread;
+  bool join = false;
+  int result;
 
+  pthread_mutex_lock (&dev->drain_lock);
   while (dev->drain_status.running)
     pthread_cond_wait (&dev->drain_cond, &dev->drain_lock);
   if (dev->drain_thread_live) {
-    pthread_join (dev->drain_thread, NULL);
+    thread = dev->drain_thread;
     dev->drain_thread_live = false;
+    join = true;
   }
-  return dev->drain_status.result;
+  result = dev->drain_status.result;
+  pthread_mutex_unlock (&dev->drain_lock);
+  if (join)
+    pthread_join (thread, NULL);
+  return result;
 }
 
 /* gs_drain_cancel - see backing.h. */
@@ -409,7 +428,7 @@ int
 gs_relocate_slot (struct gs_device *dev, const char *source, uint64_t pslot)
 {
   CLEANUP_FREE struct drain *d = NULL;
-  struct gs_backing *src = find_backing (dev, source);
+  struct gs_backing *src = gs_backing_get (dev, source);
   void *buf = NULL, *out = NULL;
   int r = 0;
 
@@ -419,6 +438,7 @@ gs_relocate_slot (struct gs_device *dev, const char *source, uint64_t pslot)
   if (!d || posix_memalign (&buf, GS_SLOT_SIZE, GS_SLOT_SIZE) != 0
       || posix_memalign (&out, GS_SLOT_SIZE, GS_SLOT_SIZE) != 0) {
     free (buf);
+    gs_backing_put (dev, src);
     return -ENOMEM;
   }
   d->dev = dev;
@@ -447,5 +467,6 @@ gs_relocate_slot (struct gs_device *dev, const char *source, uint64_t pslot)
   }
   free (buf);
   free (out);
+  gs_backing_put (dev, src);
   return r;
 }

@@ -81,8 +81,10 @@ status_kib (const char *key)
 
 /* may_prefault - is it safe to fault in everything mapped now?  Not when
  * the address space is already larger than a quarter of physical RAM:
- * sanitizers map terabytes of shadow memory (MAP_NORESERVE) that
- * MCL_CURRENT would try to populate in full. */
+ * large MAP_NORESERVE reservations (a host program's, or a sanitizer's
+ * shadow memory) would be populated in full by MCL_CURRENT.  (The
+ * sanitizers' own mlockall is a no-op, which the VmLck check below
+ * reports as EIO.) */
 static bool
 may_prefault (void)
 {
@@ -255,24 +257,4 @@ gs_harden_measure_risk (enum gs_harden_measure m)
   case GS_HARDEN_MEASURES: break;
   }
   return "?";
-}
-
-/* gs_harden_memory - see harden.h.
- *
- * Each call sets VM_DONTDUMP on part of a mapping, which splits it into
- * more VMAs (vm.max_map_count is 65530 by default) unless neighbours end
- * up with the same flags and merge again: mark large, page-aligned
- * regions, not many small ones. */
-int
-gs_harden_memory (void *addr, size_t len)
-{
-  uintptr_t page = (uintptr_t) sysconf (_SC_PAGESIZE);
-  uintptr_t start = ((uintptr_t) addr + page - 1) & ~(page - 1);
-  uintptr_t end = ((uintptr_t) addr + len) & ~(page - 1);
-
-  if (len == 0 || end <= start)
-    return 0;
-  if (madvise ((void *) start, end - start, MADV_DONTDUMP) != 0)
-    return -errno;
-  return 0;
 }

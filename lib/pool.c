@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "arena.h"
 #include "cleanup.h"
 #include "pool.h"
 
@@ -23,7 +24,10 @@ struct gs_segment {
   unsigned char data[];             /* objects: 7-byte header + payload */
 };
 
-#define SEGMENT_BYTES (sizeof (struct gs_segment) + GS_SEGMENT_DATA)
+_Static_assert (sizeof (struct gs_segment) == GS_SEGMENT_HEADER,
+                "segment header size");
+
+#define SEGMENT_BYTES GS_SEGMENT_BYTES
 
 /* Object header: bits 0..51 owner slot, bit 52 raw. */
 #define HDR_OWNER_MASK  ((1ull << 52) - 1)
@@ -36,7 +40,8 @@ struct stream {
 
 struct gs_pool {
   pthread_mutex_t lock;             /* protects the sealed list, segments,
-                                     * and frees of segments */
+                                     * the arena, and frees of segments */
+  struct gs_arena arena;
   struct gs_segment *oldest, *newest;  /* the sealed list, in sealing order */
   uint64_t segments;
   uint64_t limit_segments;          /* atomic */
@@ -87,6 +92,7 @@ gs_pool_create (uint64_t limit, gs_object_size_fn size_fn,
   for (i = 0; i <= GS_POOL_STREAMS; i++)
     pthread_mutex_init (&pool->stream[i].lock, NULL);
   pool->size_fn = size_fn;
+  gs_arena_init (&pool->arena, SEGMENT_BYTES);
   gs_pool_set_limit (pool, limit);
   *poolp = pool;
   return 0;
@@ -96,19 +102,13 @@ gs_pool_create (uint64_t limit, gs_object_size_fn size_fn,
 void
 gs_pool_destroy (struct gs_pool *pool)
 {
-  struct gs_segment *s, *next;
   unsigned i;
 
   if (!pool)
     return;
-  for (s = pool->oldest; s; s = next) {
-    next = s->next;
-    free (s);
-  }
-  for (i = 0; i <= GS_POOL_STREAMS; i++) {
-    free (pool->stream[i].open);
+  gs_arena_destroy (&pool->arena);  /* every segment at once */
+  for (i = 0; i <= GS_POOL_STREAMS; i++)
     pthread_mutex_destroy (&pool->stream[i].lock);
-  }
   pthread_mutex_destroy (&pool->compact_lock);
   pthread_mutex_destroy (&pool->lock);
   free (pool);
@@ -154,7 +154,7 @@ static void
 segment_free (struct gs_pool *pool, struct gs_segment *s)
 {
   __atomic_sub_fetch (&pool->segments, 1, __ATOMIC_RELAXED);
-  free (s);
+  gs_arena_free (&pool->arena, s);
 }
 
 static struct gs_segment *
@@ -168,13 +168,12 @@ segment_new (struct gs_pool *pool, bool reserve)
     errno = ENOSPC;
     return NULL;
   }
-  if (posix_memalign (&p, GS_RAM_SEGMENT_ALIGN, SEGMENT_BYTES) != 0) {
-    errno = ENOMEM;
+  p = gs_arena_alloc (&pool->arena);
+  if (!p)
     return NULL;
-  }
   if ((uintptr_t) p + SEGMENT_BYTES > GS_RAM_ADDRESS_LIMIT) {
     /* Cannot be encoded in an entry (5-level paging address space). */
-    free (p);
+    gs_arena_free (&pool->arena, p);
     errno = ENOMEM;
     return NULL;
   }

@@ -1,6 +1,7 @@
 /* ghostswap: the RAM pool, a log-structured store of page objects.
  *
- * Objects (a zstd frame or a raw page) are appended to 64 KiB segments, each
+ * Objects (a zstd frame or a raw page) are appended to 68 KiB segments
+ * (page-aligned blocks of lib/arena.c), each
  * behind a 7-byte header that holds the owner: the ghost slot whose entry
  * points at it (the reverse map) and a raw flag.  There are no size
  * classes, so there is no rounding and no half-empty slab per class; the
@@ -27,12 +28,16 @@
 
 #define GS_OBJ_HEADER     7u                          /* owner (52 bits) + flags */
 #define GS_OBJ_MAX        (GS_OBJ_HEADER + GS_SLOT_SIZE)
-#define GS_SEGMENT_DATA   (16u * GS_OBJ_MAX)          /* 16 raw pages exactly */
+#define GS_SEGMENT_BYTES  (17u * 4096u)               /* 68 KiB, page-aligned */
+#define GS_SEGMENT_HEADER 32u
+#define GS_SEGMENT_DATA   (GS_SEGMENT_BYTES - GS_SEGMENT_HEADER)
 #define GS_POOL_STREAMS   8u
 #define GS_POOL_RESERVE   2u                          /* segments compaction may use past the limit */
 
 _Static_assert (GS_SEGMENT_DATA <= GS_RAM_OFFSET_MASK + 1,
                 "an object offset fits in a RAM entry");
+_Static_assert (GS_SEGMENT_DATA >= 16 * GS_OBJ_MAX,
+                "a segment holds 16 raw pages");
 
 /* Returns the length of the (non-raw) object payload at @p, at most @cap
  * bytes long, or 0 if it is not valid. */

@@ -25,7 +25,9 @@ enum gs_harden_measure {
 
 struct gs_harden_result {
   bool ok;                      /* applied and verified */
-  int err;                      /* errno when !ok (EPERM: no privilege) */
+  int err;                      /* errno when !ok: EPERM/EACCES no privilege,
+                                 * EIO accepted but not in effect (as
+                                 * mlockall under a sanitizer) */
 };
 
 struct gs_harden_report {
@@ -37,7 +39,7 @@ struct gs_harden_report {
  * order: lock all current pages and every future page in RAM
  * (mlockall MCL_CURRENT, then MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT; the
  * first step is left out when the address space is already larger than a
- * quarter of RAM, as under sanitizers, whose shadow it would populate);
+ * quarter of RAM, which it would populate in full);
  * mark it an I/O flusher (PR_SET_IO_FLUSHER, checked with
  * PR_GET_IO_FLUSHER); set /proc/self/oom_score_adj to -1000 (read back).
  * Every measure is tried even if an earlier one failed; each result goes
@@ -65,14 +67,5 @@ const char *gs_harden_measure_name (enum gs_harden_measure m);
  * Context: any.  Return: a static string.
  */
 const char *gs_harden_measure_risk (enum gs_harden_measure m);
-
-/* gs_harden_memory - exclude [@addr, @addr + @len) from core dumps
- * (madvise MADV_DONTDUMP): it holds other processes' swapped-out pages.
- * Only the whole pages inside the range are marked (madvise works on
- * pages); a range holding no whole page is left alone.
- * Context: any.
- * Return: 0, or -errno from madvise.
- */
-int gs_harden_memory (void *addr, size_t len);
 
 #endif /* GHOSTSWAP_HARDEN_H */
