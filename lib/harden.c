@@ -1,6 +1,7 @@
 /* ghostswap: process hardening for serving swap (see harden.h). */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,31 +80,41 @@ status_kib (const char *key)
   return kib;
 }
 
-/* may_prefault - is it safe to fault in everything mapped now?  Not when
- * the address space is already larger than a quarter of physical RAM:
- * large MAP_NORESERVE reservations (a host program's, or a sanitizer's
- * shadow memory) would be populated in full by MCL_CURRENT.  (The
- * sanitizers' own mlockall is a no-op, which the VmLck check below
- * reports as EIO.) */
-static bool
-may_prefault (void)
+/* prefault_code - fault in and lock what the process runs on now: every
+ * file-backed mapping (the programs and libraries: no code path run for
+ * the first time under memory pressure is then paged in from disk), the
+ * heap and the main stack.  Large anonymous mappings are left to be
+ * locked on fault: nbdkit's own executable reserves a 192 MiB .bss, and
+ * sanitizers reserve terabytes of shadow memory, which MCL_CURRENT would
+ * populate in full.  Failures only leave a range to be locked on fault.
+ */
+static void
+prefault_code (void)
 {
-  long vm = status_kib ("VmSize");
-  long pages = sysconf (_SC_PHYS_PAGES), psize = sysconf (_SC_PAGESIZE);
+  FILE *fp = fopen ("/proc/self/maps", "re");
+  char line[PATH_MAX + 128];
 
-  if (vm < 0 || pages <= 0 || psize <= 0)
-    return false;
-  return (uint64_t) vm * 1024 < (uint64_t) pages * (uint64_t) psize / 4;
+  if (fp == NULL)
+    return;
+  while (fgets (line, sizeof line, fp) != NULL) {
+    unsigned long start, end;
+    char perms[8], path[PATH_MAX] = "";
+
+    if (sscanf (line, "%lx-%lx %7s %*s %*s %*s %4095s", &start, &end, perms,
+                path) < 3 || perms[0] != 'r')
+      continue;
+    if (path[0] == '/' || strcmp (path, "[heap]") == 0
+        || strcmp (path, "[stack]") == 0)
+      mlock ((void *) start, end - start);
+  }
+  fclose (fp);
 }
 
 /* lock_memory - measure 1.
  *
- * First MCL_CURRENT alone: it faults in and locks everything mapped now
- * (our code, the libraries, the heap so far), so no code path run for
- * the first time under memory pressure has to be paged in from disk.
- * (Unless the address space is already huge: see may_prefault.  Current
- * mappings are then locked on fault like future ones.)
- * Then MCL_FUTURE with MCL_ONFAULT: future mappings are locked page by
+ * First the code, libraries, heap and stack are faulted in and locked
+ * (prefault_code).  Then MCL_CURRENT | MCL_FUTURE with MCL_ONFAULT: every
+ * other mapping, current or future, is locked page by
  * page as they are first touched, not faulted in whole at mmap time.
  * Without MCL_ONFAULT every thread stack (8 MiB by default, one per FUSE
  * worker), every malloc arena reservation and every io_uring ring would
@@ -117,23 +128,16 @@ static struct gs_harden_result
 lock_memory (bool *onfault)
 {
   struct gs_harden_result res = { .ok = false, .err = 0 };
-  bool prefault;
 
   *onfault = false;
   if (!can_lock_unbounded ()) {
     res.err = EPERM;
     return res;
   }
-  prefault = may_prefault ();
-  if (prefault && mlockall (MCL_CURRENT) != 0) {
-    res.err = errno;
-    munlockall ();              /* a partial lock protects nothing */
-    return res;
-  }
+  prefault_code ();
   if (mlockall (MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) == 0)
     *onfault = true;
-  else if (errno != EINVAL || !prefault
-           || mlockall (MCL_CURRENT | MCL_FUTURE) != 0) {
+  else if (errno != EINVAL || mlockall (MCL_CURRENT | MCL_FUTURE) != 0) {
     res.err = errno;
     munlockall ();
     return res;

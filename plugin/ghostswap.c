@@ -28,6 +28,7 @@
 #include "ghostswap/config.h"
 #include "ghostswap/control.h"
 #include "ghostswap/device.h"
+#include "ghostswap/harden.h"
 #include "ghostswap/stats.h"
 
 #ifndef PACKAGE_VERSION
@@ -327,10 +328,37 @@ ghostswap_get_ready (void)
   return 0;
 }
 
+/* harden - lock memory, become an I/O flusher, leave the OOM killer
+ * alone (nbdkit --swap only does the first).  Every measure that fails is
+ * a loud warning, not a silent skip: serving swap without it can deadlock
+ * or lose swapped pages under memory pressure.
+ * Context: .after_fork, before nbdkit starts connection threads (they
+ * inherit the I/O flusher flag).  Return: nothing.
+ */
+static void
+harden (void)
+{
+  struct gs_harden_report rep;
+  unsigned m;
+
+  gs_harden_process (&rep);
+  for (m = 0; m < GS_HARDEN_MEASURES; m++) {
+    if (rep.result[m].ok)
+      nbdkit_debug ("ghostswap: %s: applied", gs_harden_measure_name (m));
+    else {
+      errno = rep.result[m].err;
+      nbdkit_error ("ghostswap: warning: %s failed (%m): %s",
+                    gs_harden_measure_name (m), gs_harden_measure_risk (m));
+    }
+  }
+}
+
 static int
 ghostswap_after_fork (void)
 {
   int r;
+
+  harden ();
 
   /* Background threads do not survive nbdkit's fork: start them here. */
   r = gs_device_start (dev);

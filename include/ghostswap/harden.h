@@ -36,11 +36,10 @@ struct gs_harden_report {
 };
 
 /* gs_harden_process - harden the calling process for serving swap, in this
- * order: lock all current pages and every future page in RAM
- * (mlockall MCL_CURRENT, then MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT; the
- * first step is left out when the address space is already larger than a
- * quarter of RAM, which it would populate in full);
- * mark it an I/O flusher (PR_SET_IO_FLUSHER, checked with
+ * order: fault in and lock the code, libraries, heap and stack, then lock
+ * every other current and future page as it is first touched (mlockall
+ * MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT: large untouched reservations are
+ * not populated); mark it an I/O flusher (PR_SET_IO_FLUSHER, checked with
  * PR_GET_IO_FLUSHER); set /proc/self/oom_score_adj to -1000 (read back).
  * Every measure is tried even if an earlier one failed; each result goes
  * into @rep.  Memory is not locked at all unless it can be locked without
