@@ -294,7 +294,6 @@ start_control (void)
       nbdkit_error ("ghostswap: control: %s", err);
       return -1;
     }
-    nbdkit_debug ("ghostswap: warning: no control socket: %s", err);
     fprintf (stderr, "nbdkit: ghostswap: warning: no control socket: %s\n",
              err);
     return 0;
@@ -345,11 +344,11 @@ harden (void)
   for (m = 0; m < GS_HARDEN_MEASURES; m++) {
     if (rep.result[m].ok)
       nbdkit_debug ("ghostswap: %s: applied", gs_harden_measure_name (m));
-    else {
-      errno = rep.result[m].err;
-      nbdkit_error ("ghostswap: warning: %s failed (%m): %s",
-                    gs_harden_measure_name (m), gs_harden_measure_risk (m));
-    }
+    else
+      /* A warning, not an error: nbdkit has no call for those. */
+      fprintf (stderr, "nbdkit: ghostswap: warning: %s failed (%s): %s\n",
+               gs_harden_measure_name (m), strerror (rep.result[m].err),
+               gs_harden_measure_risk (m));
   }
 }
 
