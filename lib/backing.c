@@ -84,8 +84,23 @@ gs_backing_open (const char *path, uint64_t size, unsigned id, bool punch,
   if (strlen (path) >= PATH_MAX)
     return gs_errmsg (err, errlen, -ENAMETOOLONG, "backing: path too long");
   if (stat (path, &st) < 0) {
+    char dir[PATH_MAX];
+    const char *slash;
+
     if (errno != ENOENT)
       return gs_errmsg (err, errlen, -errno, "backing: %s: %s", path, strerror (errno));
+    /* Check the file system before creating anything on it. */
+    slash = strrchr (path, '/');
+    if (!slash)
+      strcpy (dir, ".");
+    else if (slash == path)
+      strcpy (dir, "/");
+    else
+      snprintf (dir, sizeof dir, "%.*s", (int) (slash - path), path);
+    if (statfs (dir, &sfs) == 0 && (why = unsafe_fs (sfs.f_type)) != NULL)
+      return gs_errmsg (err, errlen, -EINVAL,
+                        "backing: %s would be on %s, which cannot back swap "
+                        "safely", path, why);
     if (size == 0)
       return gs_errmsg (err, errlen, -ENOENT,
                    "backing: %s does not exist (give a size, e.g. "
@@ -153,12 +168,24 @@ gs_backing_open (const char *path, uint64_t size, unsigned id, bool punch,
   strcpy (b->path, path);
   b->fd = fd;
   b->block_device = S_ISBLK (st.st_mode);
+  b->st_dev = st.st_dev;
+  b->st_ino = st.st_ino;
+  b->st_rdev = st.st_rdev;
   b->punch = punch && !b->block_device;
   b->nslots = bytes / GS_SLOT_SIZE;
   b->healthy = true;
   pthread_mutex_init (&b->lock, NULL);
   *bp = b;
   return 0;
+}
+
+/* gs_backing_same - see backing_impl.h. */
+bool
+gs_backing_same (const struct gs_backing *a, const struct gs_backing *b)
+{
+  if (a->block_device || b->block_device)
+    return a->block_device && b->block_device && a->st_rdev == b->st_rdev;
+  return a->st_dev == b->st_dev && a->st_ino == b->st_ino;
 }
 
 /* gs_backing_close - see backing_impl.h. */

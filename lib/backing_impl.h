@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "ghostswap/backing.h"
 #include "uring.h"
@@ -25,6 +26,9 @@ struct gs_backing {
   char path[PATH_MAX];
   int fd;                     /* O_DIRECT */
   bool block_device;
+  dev_t st_dev;               /* identity: (st_dev, st_ino), or st_rdev */
+  ino_t st_ino;               /* for a block device; the same file under */
+  dev_t st_rdev;              /* two names is one backing */
   bool punch;                 /* punch freed ranges out of the file */
   uint64_t nslots;
 
@@ -50,6 +54,11 @@ struct gs_backing {
  */
 int gs_backing_open (const char *path, uint64_t size, unsigned id, bool punch,
                      struct gs_backing **bp, char *err, size_t errlen);
+
+/* gs_backing_same - are @a and @b the same file or device?
+ * Context: any.  Return: true or false.
+ */
+bool gs_backing_same (const struct gs_backing *a, const struct gs_backing *b);
 
 /* gs_backing_close - close and free @b.
  * Context: no entry may point into @b.  Return: nothing.

@@ -47,10 +47,17 @@ gs_backing_add (struct gs_device *dev, const char *path, uint64_t size,
     return r;
   {
     ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&dev->backing_lock);
-    if (find (dev, path)) {
-      gs_backing_close (b);
-      return gs_errmsg (err, errlen, -EEXIST, "backing: %s is already attached",
-                   path);
+    unsigned i;
+
+    for (i = 0; i < GS_MAX_BACKINGS; i++) {
+      struct gs_backing *o = dev->backing[i];
+      if (o && (strcmp (o->path, path) == 0 || gs_backing_same (o, b))) {
+        r = gs_errmsg (err, errlen, -EEXIST,
+                       "backing: %s is already attached (as %s)", path,
+                       o->path);
+        gs_backing_close (b);
+        return r;
+      }
     }
     for (id = 0; id < GS_MAX_BACKINGS && dev->backing[id]; id++)
       ;
@@ -79,7 +86,10 @@ detach_locked (struct gs_device *dev, struct gs_backing *b, unsigned own_refs,
                       "backing: %s still holds %llu live pages: drain it "
                       "first (ghostswapctl backing drain %s)", b->path,
                       (unsigned long long) used, b->path);
-  if (b->refs > own_refs || __atomic_load_n (&b->draining, __ATOMIC_RELAXED))
+  /* A drain detaches its own source (own_refs > 0) while it still takes
+   * no new pages. */
+  if (b->refs > own_refs
+      || (own_refs == 0 && __atomic_load_n (&b->draining, __ATOMIC_RELAXED)))
     return gs_errmsg (err, errlen, -EBUSY,
                       "backing: %s is in use by a drain, migration or "
                       "relocation", b->path);

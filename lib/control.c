@@ -549,14 +549,17 @@ static void
 cmd_fault (struct request *rq, char **args, unsigned nargs)
 {
   char q[GS_CONTROL_QUOTE + 4], q2[GS_CONTROL_QUOTE + 4];
-  uint64_t first, last;
+  uint64_t first = 0, last = UINT64_MAX;
   int r;
 
-  if (!parse_count (args[2], &first) || !parse_count (args[3], &last)
-      || first > last) {
+  /* Without a range: every physical slot (and "off" needs none). */
+  if (nargs == 3 || (nargs == 4 && (!parse_count (args[2], &first)
+                                    || !parse_count (args[3], &last)
+                                    || first > last))) {
     reply_error (rq, "fault: '%s' '%s' is not a range of physical slots "
-                 "(usage: fault PATH KIND FIRST LAST, FIRST <= LAST)",
-                 quote (args[2], q, sizeof q), quote (args[3], q2, sizeof q2));
+                 "(usage: fault PATH KIND [FIRST LAST], FIRST <= LAST)",
+                 quote (args[2], q, sizeof q),
+                 quote (nargs == 4 ? args[3] : "", q2, sizeof q2));
     return;
   }
   r = gs_fault_set (rq->dev, args[0], args[1], first, last);
@@ -590,7 +593,7 @@ static const struct command commands[] = {
   { "drain", "wait", 0, 0, "drain wait", cmd_drain_wait },
   { "ram-limit", NULL, 1, 1, "ram-limit SIZE", cmd_ram_limit },
   { "writeback", NULL, 0, 1, "writeback [PAGES]", cmd_writeback },
-  { "fault", NULL, 4, 4, "fault PATH KIND FIRST LAST", cmd_fault },
+  { "fault", NULL, 2, 4, "fault PATH KIND [FIRST LAST]", cmd_fault },
   { "help", NULL, 0, 0, "help", cmd_help },
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])

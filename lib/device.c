@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cleanup.h"
 #include "codec.h"
@@ -486,8 +487,10 @@ gs_compact (struct gs_device *dev)
 
 /* Write one slot.  When the pool is full: write cold pages back to
  * backing (waiting for any writeback under way; it frees whole segments),
- * or else compact the pool if it holds garbage, and try again; ENOSPC
- * only when neither frees room. */
+ * or else compact the pool if it holds garbage, and try again.  When this
+ * writer's own reclaim frees nothing but a backing has room, others are
+ * reclaiming (the background thread, other writers): wait a little for
+ * them.  ENOSPC only when nothing frees room. */
 static int
 write_slot_retry (struct gs_device *dev, uint64_t slot, uint32_t in,
                   uint32_t n, const unsigned char *data, gs_entry zero_fill)
@@ -496,10 +499,18 @@ write_slot_retry (struct gs_device *dev, uint64_t slot, uint32_t in,
   unsigned tries;
 
   for (tries = 0; r == -ENOSPC && tries < DIRECT_RECLAIM_TRIES; tries++) {
-    if (!(gs_backing_any_room (dev)
-          && gs_writeback_run (dev, DIRECT_RECLAIM_PAGES, true) > 0)
-        && gs_compact (dev) == 0)
-      break;
+    bool room = gs_backing_any_room (dev);
+
+    if (!(room && gs_writeback_run (dev, DIRECT_RECLAIM_PAGES, true) > 0)
+        && gs_compact (dev) == 0) {
+      if (!room) {
+        /* A last try: another thread may have freed room meanwhile. */
+        r = write_slot (dev, slot, in, n, data, zero_fill);
+        break;
+      }
+      gs_background_kick (dev);
+      usleep (1000u << tries);
+    }
     r = write_slot (dev, slot, in, n, data, zero_fill);
   }
   if (r == 0 && dev->backing_count > 0 && gs_over_high_watermark (dev))

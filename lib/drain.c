@@ -29,7 +29,8 @@ struct drain {
   bool migrate;
   uint64_t pslot[DRAIN_BATCH], owner[DRAIN_BATCH];
   struct gs_io io[DRAIN_BATCH];
-  int page_res[DRAIN_BATCH];
+  unsigned page_io[DRAIN_BATCH];      /* the read that carried each page */
+  int page_res[DRAIN_BATCH];          /* each page's read result */
   unsigned char *buf;                 /* DRAIN_BATCH pages, aligned */
   unsigned char *out;                 /* pages going to another backing */
   unsigned nout;
@@ -37,6 +38,7 @@ struct drain {
   uint64_t out_owner[DRAIN_BATCH];
   uint64_t done, skipped;
   int err;
+  bool stop;                          /* a write failed: no point going on */
   char msg[2 * PATH_MAX + 256];
 };
 
@@ -110,6 +112,7 @@ flush_out (struct drain *d)
 
     if (!b) {
       d->err = -ENOSPC;
+      d->stop = true;
       snprintf (d->msg, sizeof d->msg,
                 "no room to drain %s into: RAM is at its high watermark "
                 "and %s", d->src->path,
@@ -150,6 +153,7 @@ flush_out (struct drain *d)
     }
     if (io.res != 0) {
       d->err = io.res;
+      d->stop = true;
       snprintf (d->msg, sizeof d->msg, "writing to %s failed: %s", b->path,
                 strerror (-io.res));
       break;
@@ -179,16 +183,25 @@ drain_batch (struct drain *d, uint64_t from)
     gs_backing_prep (d->src, &d->io[nio], false,
                      d->buf + k * GS_SLOT_SIZE, d->pslot[k], (uint32_t) run);
     for (size_t j = k; j < k + run; j++)
-      d->page_res[j] = (int) nio;
+      d->page_io[j] = (unsigned) nio;
     nio++;
     k += run;
   }
   gs_uring_run (d->io, nio);
   for (k = 0; k < nio; k++)
     gs_backing_account (d->src, &d->io[k]);
+  /* A failed read of several pages: read them one by one, so that one bad
+   * slot does not keep its neighbours on the source. */
+  for (k = 0; k < n; k++) {
+    const struct gs_io *io = &d->io[d->page_io[k]];
+    d->page_res[k] = io->res;
+    if (io->res != 0 && io->len > GS_SLOT_SIZE)
+      d->page_res[k] = gs_backing_read_page (d->src, d->pslot[k],
+                                             d->buf + k * GS_SLOT_SIZE);
+  }
 
   for (k = 0; k < n; k++) {
-    int res = d->io[d->page_res[k]].res;
+    int res = d->page_res[k];
     int r;
 
     if (res != 0) {
@@ -254,10 +267,10 @@ drain_thread (void *arg)
   struct gs_device *dev = d->dev;
   double start = now ();
   uint64_t pos = 0;
-  bool cancel = false;
+  bool cancel = false, detached = false;
 
   pthread_setname_np (pthread_self (), "gs-drain");
-  while (pos != UINT64_MAX && !cancel && d->err != -ENOSPC) {
+  while (pos != UINT64_MAX && !cancel && !d->stop) {
     pos = drain_batch (d, pos);
     publish (d, start, false);
     cancel = cancelled (dev);
@@ -275,18 +288,17 @@ drain_thread (void *arg)
               (unsigned long long) __atomic_load_n (&d->src->used,
                                                     __ATOMIC_RELAXED));
   }
-  __atomic_store_n (&d->src->draining, false, __ATOMIC_RELEASE);
   gs_backing_put (dev, d->target);
+  /* Detach a migrated source while it still takes no new pages, with this
+   * thread's reference. */
   if (d->migrate && d->err == 0) {
-    /* Detach the source, with this thread's reference. */
-    int r = gs_backing_detach (dev, d->src, 1, d->msg, sizeof d->msg);
-    if (r < 0) {
-      d->err = r;
-      gs_backing_put (dev, d->src);
-    }
+    d->err = gs_backing_detach (dev, d->src, 1, d->msg, sizeof d->msg);
+    detached = d->err == 0;
   }
-  else
+  if (!detached) {
+    __atomic_store_n (&d->src->draining, false, __ATOMIC_RELEASE);
     gs_backing_put (dev, d->src);
+  }
   free (d->buf);
   free (d->out);
   publish (d, start, true);
