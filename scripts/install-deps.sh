@@ -1,0 +1,50 @@
+#!/bin/bash
+# Install everything ghostswap needs to build, test and benchmark on
+# Debian 12 (bookworm), from Debian's own archive.  Run as root.
+#
+# Idempotent: when every package is already installed it does nothing
+# (pass --force to run apt-get anyway); packages already installed are
+# never upgraded (--no-upgrade).
+set -euo pipefail
+
+packages=(
+  # build
+  build-essential gcc pkg-config meson ninja-build
+  libzstd-dev nbdkit-plugin-dev libnbd-dev
+  liburing-dev libfuse3-dev       # io_uring backing and ghostswapd (coming)
+  perl                            # pod2man, for the man pages
+  # run and test (libnbd-bin: nbdinfo, nbdcopy, nbdfuse; systemd:
+  # systemd-analyze for the unit tests; man-db, shellcheck: doc and script
+  # checks; debhelper, dpkg-dev, fakeroot: the Debian package test)
+  nbdkit libnbd-bin python3 python3-libnbd zstd fuse3
+  util-linux procps systemd man-db shellcheck
+  debhelper dpkg-dev fakeroot
+  # benchmarks
+  fio
+)
+
+force=false
+[[ ${1-} == --force ]] && force=true
+
+missing=()
+for p in "${packages[@]}"; do
+  if [[ $(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null) != installed ]]; then
+    missing+=("$p")
+  fi
+done
+
+if ! $force && ((${#missing[@]} == 0)); then
+  echo "install-deps: all ${#packages[@]} packages already installed"
+  exit 0
+fi
+
+if [[ $(id -u) -ne 0 ]]; then
+  echo "install-deps: missing packages: ${missing[*]}" >&2
+  echo "install-deps: run as root (or: sudo $0)" >&2
+  exit 1
+fi
+
+echo "install-deps: installing: ${missing[*]:-${packages[*]}}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update
+apt-get install -y --no-install-recommends --no-upgrade "${packages[@]}"
