@@ -129,8 +129,10 @@ test_malformed (struct gs_device *dev)
   expect_error (dev, "writeback -1", "writeback: '-1'", NULL);
   expect_error (dev, "writeback 1 2", "writeback: wrong number",
                 "usage: writeback [PAGES]", NULL);
-  expect_error (dev, "fault a read 1", "fault: wrong number",
-                "usage: fault PATH KIND FIRST LAST", NULL);
+  expect_error (dev, "fault a", "fault: wrong number",
+                "usage: fault PATH KIND [FIRST LAST]", NULL);
+  expect_error (dev, "fault a read 1", "fault:", "range",
+                "usage: fault PATH KIND [FIRST LAST]", NULL);
   expect_error (dev, "fault a read 5 1", "fault:", "range", NULL);
   expect_error (dev, "fault a read x 1", "fault:", "range", NULL);
 
