@@ -88,7 +88,7 @@ gs_backing_open (const char *path, uint64_t size, unsigned id, bool punch,
     const char *slash;
 
     if (errno != ENOENT)
-      return gs_errmsg (err, errlen, -errno, "backing: %s: %s", path, strerror (errno));
+      return gs_errmsg (err, errlen, -errno, "backing: %s: %s", path, strerrordesc_np (errno));
     /* Check the file system before creating anything on it. */
     slash = strrchr (path, '/');
     if (!slash)
@@ -108,17 +108,17 @@ gs_backing_open (const char *path, uint64_t size, unsigned id, bool punch,
     fd = open (path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0)
       return gs_errmsg (err, errlen, -errno, "backing: %s: create: %s", path,
-                   strerror (errno));
+                   strerrordesc_np (errno));
     if (ftruncate (fd, (off_t) size) < 0) {
       r = -errno;
       close (fd);
       unlink (path);
       return gs_errmsg (err, errlen, r, "backing: %s: cannot size it to %" PRIu64
-                   " bytes: %s", path, size, strerror (-r));
+                   " bytes: %s", path, size, strerrordesc_np (-r));
     }
     close (fd);
     if (stat (path, &st) < 0)
-      return gs_errmsg (err, errlen, -errno, "backing: %s: %s", path, strerror (errno));
+      return gs_errmsg (err, errlen, -errno, "backing: %s: %s", path, strerrordesc_np (errno));
   }
   if (!S_ISREG (st.st_mode) && !S_ISBLK (st.st_mode))
     return gs_errmsg (err, errlen, -EINVAL,
@@ -126,7 +126,7 @@ gs_backing_open (const char *path, uint64_t size, unsigned id, bool punch,
                  path);
   if (S_ISREG (st.st_mode)) {
     if (statfs (path, &sfs) < 0)
-      return gs_errmsg (err, errlen, -errno, "backing: %s: %s", path, strerror (errno));
+      return gs_errmsg (err, errlen, -errno, "backing: %s: %s", path, strerrordesc_np (errno));
     why = unsafe_fs (sfs.f_type);
   }
   else
@@ -139,13 +139,13 @@ gs_backing_open (const char *path, uint64_t size, unsigned id, bool punch,
   fd = open (path, O_RDWR | O_DIRECT | O_CLOEXEC);
   if (fd < 0)
     return gs_errmsg (err, errlen, -errno, "backing: %s: open with O_DIRECT: %s",
-                 path, strerror (errno));
+                 path, strerrordesc_np (errno));
   if (S_ISBLK (st.st_mode)) {
     if (ioctl (fd, BLKGETSIZE64, &bytes) < 0) {
       r = -errno;
       close (fd);
       return gs_errmsg (err, errlen, r, "backing: %s: BLKGETSIZE64: %s", path,
-                   strerror (-r));
+                   strerrordesc_np (-r));
     }
   }
   else

@@ -104,10 +104,16 @@ reply_error (struct request *rq, const char *fmt, ...)
   rq->replied = true;
 }
 
+/* The text of errno @r (either sign); strerrordesc_np: see lib/errmsg.h. */
 static const char *
 errstr (int r, char *buf, size_t len)
 {
-  return strerror_r (r < 0 ? -r : r, buf, len);
+  const char *desc = strerrordesc_np (r < 0 ? -r : r);
+
+  if (desc)
+    return desc;
+  snprintf (buf, len, "error %d", r < 0 ? -r : r);
+  return buf;
 }
 
 /* reply_engine_error - an engine call for @cmd failed with @r; its message

@@ -155,7 +155,7 @@ flush_out (struct drain *d)
       d->err = io.res;
       d->stop = true;
       snprintf (d->msg, sizeof d->msg, "writing to %s failed: %s", b->path,
-                strerror (-io.res));
+                strerrordesc_np (-io.res));
       break;
     }
     k += (unsigned) got;
@@ -209,7 +209,7 @@ drain_batch (struct drain *d, uint64_t from)
       d->err = -EIO;
       snprintf (d->msg, sizeof d->msg,
                 "reading %s failed at physical slot %llu: %s", d->src->path,
-                (unsigned long long) d->pslot[k], strerror (-res));
+                (unsigned long long) d->pslot[k], strerrordesc_np (-res));
       continue;
     }
     r = to_ram (d, (unsigned) k);
@@ -375,7 +375,7 @@ gs_drain_start (struct gs_device *dev, const char *source, const char *target,
     dev->drain_status.running = false;
     pthread_mutex_unlock (&dev->drain_lock);
     r = gs_errmsg (err, errlen, -r, "drain: cannot start a thread: %s",
-                   strerror (r));
+                   strerrordesc_np (r));
     goto fail;
   }
   dev->drain_thread_live = true;

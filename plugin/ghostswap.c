@@ -345,9 +345,11 @@ harden (void)
     if (rep.result[m].ok)
       nbdkit_debug ("ghostswap: %s: applied", gs_harden_measure_name (m));
     else
-      /* A warning, not an error: nbdkit has no call for those. */
+      /* A warning, not an error: nbdkit has no call for those.  Not
+       * strerror: see lib/errmsg.h. */
       fprintf (stderr, "nbdkit: ghostswap: warning: %s failed (%s): %s\n",
-               gs_harden_measure_name (m), strerror (rep.result[m].err),
+               gs_harden_measure_name (m),
+               strerrordesc_np (rep.result[m].err),
                gs_harden_measure_risk (m));
   }
 }
