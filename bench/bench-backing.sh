@@ -8,8 +8,8 @@
 #
 # It needs BUILD_DIR/bench/bench-drain (bench/bench-drain.c linked with
 # libghostswap; BENCH_DRAIN=PATH overrides), fio, and for the kernel anchor
-# root, mkswap/swapon/swapoff and a C compiler (bench-swapoff.sh compiles
-# bench/swap-fill.c).  All files go under DIR (a disk, never tmpfs); all of
+# root and mkswap/swapon/swapoff (bench-swapoff.sh uses
+# BUILD_DIR/bench/swap-fill, or compiles bench/swap-fill.c itself).  All files go under DIR (a disk, never tmpfs); all of
 # them, the swap file and the cgroup are removed at the end, also on error
 # or Ctrl-C.
 #
@@ -268,7 +268,9 @@ fi
 
 if step swapoff; then
   echo "== kernel swapoff of $DATA from a swap file (the anchor)"
-  DIR=$work LIMIT=$SWAP_LIMIT "$here/bench-swapoff.sh" "$DATA" > "$work/swapoff.out" &
+  swap_fill=
+  [[ -x $build/bench/swap-fill ]] && swap_fill=$build/bench/swap-fill
+  DIR=$work LIMIT=$SWAP_LIMIT SWAP_FILL=$swap_fill "$here/bench-swapoff.sh" "$DATA" > "$work/swapoff.out" &
   pids+=($!)
   wait "${pids[-1]}" || die "bench-swapoff.sh failed"
   unset 'pids[-1]'
