@@ -664,10 +664,10 @@ void
 sh_verify (const struct shadow *sh, struct nbd_handle *h, uint64_t off,
            uint64_t len, const char *what)
 {
-  static __thread unsigned char *buf;
   const uint64_t chunk = 16 * MiB;
+  unsigned char *buf = malloc (chunk);
 
-  if (!buf && !(buf = malloc (chunk)))
+  if (!buf)
     test_fail ("out of memory");
   while (len > 0) {
     uint64_t n = len < chunk ? len : chunk;
@@ -686,6 +686,7 @@ sh_verify (const struct shadow *sh, struct nbd_handle *h, uint64_t off,
     off += n;
     len -= n;
   }
+  free (buf);
 }
 
 void

@@ -76,7 +76,7 @@ accept () {
     if [ -n "$want" ] && [ "$got" != "$want" ]; then
         show; fail "'$*': size $got, expected $want"
     fi
-    if grep -qi 'error' "$tmp/err"; then
+    if grep -qE 'error: ' "$tmp/err"; then
         show; fail "'$*': started but logged an error"
     fi
     echo "$prog: accepted: $* -> size $got"

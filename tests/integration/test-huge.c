@@ -313,7 +313,10 @@ main (int argc, char **argv)
   huge = empty_rss ("4E");
   printf ("%s: empty device VmRSS: size=1M %" PRIu64 " KiB, size=4E %" PRIu64
           " KiB\n", test_name, small, huge);
-  if (huge > small && huge - small >= 1024)
+  /* Under a sanitizer the allocator's quarantine and shadow memory move
+   * RSS by a MiB or more: the figure is printed, not judged. */
+  if (huge > small && huge - small >= 1024
+      && getenv ("GHOSTSWAP_SANITIZE") == NULL)
     test_fail ("an empty 4E device costs %" PRIu64 " KiB more RSS than a 1M "
                "one (limit: < 1024 KiB)", huge - small);
 
