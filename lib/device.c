@@ -481,9 +481,11 @@ gs_compact (struct gs_device *dev)
   return gs_compact_segments (dev, 100);
 }
 
-/* How often a writer short of RAM reclaims and tries again. */
-#define DIRECT_RECLAIM_TRIES 8
+/* How often a writer short of RAM reclaims and tries again, and the most
+ * it sleeps between tries while others reclaim: about 3.5 s in all. */
+#define DIRECT_RECLAIM_TRIES 40
 #define DIRECT_RECLAIM_PAGES 64
+#define DIRECT_RECLAIM_MAX_SLEEP_US 100000u
 
 /* Write one slot.  When the pool is full: write cold pages back to
  * backing (waiting for any writeback under way; it frees whole segments),
@@ -509,7 +511,7 @@ write_slot_retry (struct gs_device *dev, uint64_t slot, uint32_t in,
         break;
       }
       gs_background_kick (dev);
-      usleep (1000u << tries);
+      usleep (tries < 7 ? 1000u << tries : DIRECT_RECLAIM_MAX_SLEEP_US);
     }
     r = write_slot (dev, slot, in, n, data, zero_fill);
   }
