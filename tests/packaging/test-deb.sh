@@ -138,9 +138,10 @@ done
 rc=$?
 [[ $rc == 0 || $rc == 1 ]] && pass "sleep hook check (exit $rc: $(head -n1 "$tmp/hook.out"))" ||
     fail "sleep hook check exited $rc: $(cat "$tmp/hook.out")"
+# dh_compress gzips documents over 4 KiB: either form is the document.
 for d in README.md README.systemd.md examples/swap0.conf examples/sleep.conf copyright; do
-    [[ -e /usr/share/doc/ghostswap/$d ]] && pass "/usr/share/doc/ghostswap/$d" ||
-        fail "no /usr/share/doc/ghostswap/$d"
+    f=/usr/share/doc/ghostswap/$d
+    [[ -e $f || -e $f.gz ]] && pass "$f" || fail "no $f (nor $f.gz)"
 done
 [[ -d /var/lib/ghostswap && -d /etc/ghostswap ]] && pass "/etc/ghostswap and /var/lib/ghostswap" ||
     fail "no /etc/ghostswap or /var/lib/ghostswap"

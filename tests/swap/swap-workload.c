@@ -421,5 +421,8 @@ main (int argc, char **argv)
   printf ("verify_seconds %.3f\n", t_verify);
   printf ("pages_checked %" PRIu64 "\n", n * passes);
   printf ("result ok\n");
+  free (order);
+  free (expect);
+  munmap (mem, n * PAGE);
   return 0;
 }
