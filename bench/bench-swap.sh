@@ -42,7 +42,12 @@
 #                         page cache holding second copies of swapped
 #                         pages and the kernel's own costs, and is noisy
 #                         (anything else running moves it)
-# and the ratios of total time and B/page to zram's.
+#   best                  the shortest total of the runs (noise on a shared
+#                         machine only ever adds time)
+#   load                  the 1-minute load average when the workload started
+# and the ratios of total time and B/page to zram's.  A run during which
+# another swap area was active is flagged (other_swaps > 0): its pages
+# may have gone there, and the counters are global.
 #
 # Environment (defaults in brackets):
 #   RUNS [3]          runs of each configuration
@@ -126,6 +131,11 @@ if [ ! -x "$SWAP_WORKLOAD" ]; then
     SWAP_WORKLOAD=$wl_tmp/swap-workload
 fi
 
+# other_swaps - how many swap areas other than ours are active.
+other_swaps () {
+    awk -v d="${swapdev:-none}" 'NR > 1 && $1 != d { n++ } END { print n + 0 }' /proc/swaps
+}
+
 rss_kib () {
     local p t=0 v
     for p; do
@@ -174,15 +184,20 @@ setup () {
 # run_one CONFIG RUN - one measured run; prints a RESULT line.
 run_one () {
     local c=$1 r=$2 rss0 mem0 out0 in0 rss1 mem1 cgu used pages ram fill verify
-    local extra= cache=0
+    local extra= cache=0 load others
+    # Other swap areas (someone else's) would take pages and move the
+    # counters: note them on the result line, with the load.
+    others=$(other_swaps)
     setup "$c"
     sleep 1
     rss0=$(rss_kib $procs)
     mem0=$(mem_used_kib)
     out0=$(vmstat pswpout)
     in0=$(vmstat pswpin)
+    load=$(cut -d' ' -f1 /proc/loadavg)
     start_workload "$size" "$limit" "$PASSES"
     wait_filled 900
+    others=$((others + $(other_swaps)))
     sleep 0.5           # in-flight writes
     used=$(swap_used_kib)
     pages=$((used / 4))
@@ -204,13 +219,15 @@ run_one () {
         fi
     fi
     finish_workload 1800
+    others=$((others + $(other_swaps)))
     fill=$(wl_value fill_seconds)
     verify=$(wl_value verify_seconds)
     local line
-    line=$(printf 'RESULT %s %s fill %s verify %s total %.3f pswpout %d pswpin %d swapped %d ram %d cache %d sys %d' \
+    line=$(printf 'RESULT %s %s fill %s verify %s total %.3f pswpout %d pswpin %d swapped %d ram %d cache %d sys %d load %s other_swaps %d' \
         "$c" "$r" "$fill" "$verify" "$(echo "$fill + $verify" | bc -l)" \
         $(( $(vmstat pswpout) - out0 )) $(( $(vmstat pswpin) - in0 )) \
-        "$pages" "$ram" "$cache" $(( (mem1 - mem0) * 1024 - cgu )))
+        "$pages" "$ram" "$cache" $(( (mem1 - mem0) * 1024 - cgu )) "$load" "$others")
+    [ "$others" = 0 ] || say "  warning: another swap area was active during this run: its figures are suspect"
     echo "$line"
     say "  $extra; verify passes: $(awk '$1 == "verify_pass" { printf "%s%s %s s", sep, $3, $4; sep = ", " }' "$tmp/workload.out")"
     [ -z "$OUT" ] || echo "$line $extra" >>"$OUT"
@@ -243,19 +260,20 @@ function median(a, n,   i, j, t) {
 }
 END {
     nc = split(configs, cs, " ")
-    nk = split("fill verify total pswpout pswpin swapped ram cache sys", ks, " ")
+    nk = split("fill verify total pswpout pswpin swapped ram cache sys load", ks, " ")
     for (ci = 1; ci <= nc; ci++) {
         c = cs[ci]
         for (ki = 1; ki <= nk; ki++) {
             k = ks[ki]
             for (i = 1; i <= n[c]; i++) a[i] = v[c, k, i]
             m[c, k] = median(a, n[c])
+            if (k == "total") best[c] = a[1]      # sorted by median()
         }
     }
     z = n["zram"] > 0
-    printf "\n%-15s %7s %7s %7s %5s %8s %8s %8s %7s %5s %6s %8s  (medians of %d runs)\n",
-        "config", "fill s", "verify", "total", "xzram", "pswpout", "pswpin", "swapped",
-        "B/page", "xzram", "cache", "sys B/pg", n[cs[1]]
+    printf "\n%-15s %7s %7s %7s %5s %6s %5s %8s %8s %8s %7s %5s %6s %8s %5s\n",
+        "config", "fill s", "verify", "total", "xzram", "best", "xzram", "pswpout", "pswpin", "swapped",
+        "B/page", "xzram", "cache", "sys B/pg", "load"
     for (ci = 1; ci <= nc; ci++) {
         c = cs[ci]
         pages = m[c, "swapped"] > 0 ? m[c, "swapped"] : 1
@@ -263,9 +281,10 @@ END {
         tr = z && m["zram", "total"] > 0 ? sprintf("%.2f", m[c, "total"] / m["zram", "total"]) : "-"
         zb = z ? m["zram", "ram"] / (m["zram", "swapped"] > 0 ? m["zram", "swapped"] : 1) : 0
         rr = z && zb > 0 ? sprintf("%.2f", bpp / zb) : "-"
-        printf "%-15s %7.2f %7.2f %7.2f %5s %8d %8d %8d %7.0f %5s %5.0fM %8.0f\n",
-            c, m[c, "fill"], m[c, "verify"], m[c, "total"], tr,
+        br = z && best["zram"] > 0 ? sprintf("%.2f", best[c] / best["zram"]) : "-"
+        printf "%-15s %7.2f %7.2f %7.2f %5s %6.2f %5s %8d %8d %8d %7.0f %5s %5.0fM %8.0f %5.2f\n",
+            c, m[c, "fill"], m[c, "verify"], m[c, "total"], tr, best[c], br,
             m[c, "pswpout"], m[c, "pswpin"], m[c, "swapped"], bpp, rr,
-            m[c, "cache"] / 1048576, m[c, "sys"] / pages
+            m[c, "cache"] / 1048576, m[c, "sys"] / pages, m[c, "load"]
     }
 }'

@@ -114,7 +114,7 @@ stop_pid () {
 # variables empty.  (Between the configurations of bench/bench-swap.sh,
 # and in the exit trap.)
 teardown () {
-    local m
+    local m id
     # The workload first: swapoff would have to bring its pages back into
     # a cgroup too small for them.
     stop_pid "$wl_pid" KILL 10
@@ -127,10 +127,18 @@ teardown () {
     fi
     swapdev=
     if [ -n "$zram" ]; then
+        # zramctl --reset also removes the device (util-linux >= 2.29)
+        # where the kernel can: leave the zram devices as they were.
         zramctl --reset "$zram" || echo "$prog: cleanup: zramctl --reset $zram failed" >&2
-        if [ -n "$zram_added" ]; then
+        if [ -n "$zram_added" ] && [ -e "/sys/block/${zram#/dev/}" ]; then
             echo "${zram#/dev/zram}" >/sys/class/zram-control/hot_remove ||
                 echo "$prog: cleanup: cannot remove $zram" >&2
+        elif [ -z "$zram_added" ] && [ ! -e "/sys/block/${zram#/dev/}" ]; then
+            id=$(cat /sys/class/zram-control/hot_add)
+            if [ "$id" != "${zram#/dev/zram}" ]; then
+                echo "$prog: cleanup: could not re-create $zram as it was" >&2
+                [ -z "$id" ] || echo "$id" >/sys/class/zram-control/hot_remove
+            fi
         fi
         zram=
         zram_added=
