@@ -30,12 +30,14 @@
 #   pswpout, pswpin       /proc/vmstat deltas over the whole run (pages)
 #   swapped               pages in swap after the fill (/proc/swaps Used)
 #   B/page                RAM used per swapped page: the servers' RSS after
-#                         the fill minus before, plus the page cache that
-#                         holds the device file's pages (fincore: the loop
-#                         device without direct I/O over nbdfuse's file
-#                         keeps a second copy there), over `swapped`
-#                         (zram: mm_stat mem_used_total over `swapped`)
-#   cache                 that page cache alone (MiB)
+#                         the fill minus before, over `swapped` (zram:
+#                         mm_stat mem_used_total over `swapped`)
+#   cache                 how much the page cache grew meanwhile (MiB,
+#                         /proc/meminfo Cached): a loop device without
+#                         direct I/O over nbdfuse's file keeps a second,
+#                         uncompressed copy of swapped pages there
+#                         (reclaimable, so not counted in B/page; fincore
+#                         cannot see it: opening a FUSE file drops it)
 #   sys B/page            the whole machine's: (MemTotal - MemFree) after
 #                         the fill minus before, less what the workload's
 #                         cgroup holds, over `swapped`; this also counts
@@ -58,6 +60,8 @@
 #   RAMLIMIT [2G]     ghostswap's ram-limit
 #   CONFIGS           which configurations, among
 #                     [gsd-dio gsd-buffered gs-nbdfuse memory-nbdfuse zram]
+#                     and gs-nbdfuse-dio, memory-nbdfuse-dio (the nbdfuse
+#                     paths with losetup --direct-io=on: no page cache copy)
 #   OUT [unset]       also write the per-run lines there
 #
 # It refuses to run while any swap is active (pages would go there too,
@@ -108,8 +112,9 @@ for c in $CONFIGS; do
     case $c in
         gsd-*) [ -x "$GHOSTSWAPD" ] && [ -x "$GHOSTSWAPCTL" ] ||
                    fail "$c: no $GHOSTSWAPD or $GHOSTSWAPCTL (give BUILD_DIR)" ;;
-        gs-nbdfuse) [ -f "$GHOSTSWAP_PLUGIN" ] || fail "$c: no $GHOSTSWAP_PLUGIN" ;&
-        memory-nbdfuse) command -v nbdkit >/dev/null && command -v nbdfuse >/dev/null ||
+        gs-nbdfuse|gs-nbdfuse-dio)
+            [ -f "$GHOSTSWAP_PLUGIN" ] || fail "$c: no $GHOSTSWAP_PLUGIN" ;&
+        memory-nbdfuse|memory-nbdfuse-dio) command -v nbdkit >/dev/null && command -v nbdfuse >/dev/null ||
                             fail "$c: needs nbdkit and nbdfuse" ;;
         zram) command -v zramctl >/dev/null || fail "zram: no zramctl"
               [ -e /sys/class/zram-control ] || modprobe zram 2>/dev/null ||
@@ -144,16 +149,19 @@ rss_kib () {
     done
     echo $t
 }
+cached_kib () {
+    awk '/^Cached:/ { print $2 }' /proc/meminfo
+}
 mem_used_kib () {
     awk '/^MemTotal:/ { t = $2 } /^MemFree:/ { f = $2 } END { print t - f }' /proc/meminfo
 }
 
-# setup CONFIG - start its server and swap device; sets $procs and
-# $devfile (the file under the loop device, if any).
+dio_of () { case $1 in *-dio) echo on ;; *) echo off ;; esac; }
+
+# setup CONFIG - start its server and swap device; sets $procs.
 setup () {
     make_tmp
     procs=
-    devfile=
     case $1 in
         gsd-dio|gsd-buffered)
             mkdir "$tmp/mnt"
@@ -163,19 +171,16 @@ setup () {
             else
                 attach_swap "$tmp/mnt/swap" --direct-io=off
             fi
-            procs=$gs_pid
-            devfile=$tmp/mnt/swap ;;
-        gs-nbdfuse)
+            procs=$gs_pid ;;
+        gs-nbdfuse|gs-nbdfuse-dio)
             start_nbdkit_nbdfuse "$GHOSTSWAP_PLUGIN" size="$DEVSIZE" \
                 ram-limit="$RAMLIMIT" control="$ctl"
-            attach_swap "$tmp/fmnt/ghost"
-            procs="$nbdkit_pid $nbdfuse_pid"
-            devfile=$tmp/fmnt/ghost ;;
-        memory-nbdfuse)
+            attach_swap "$tmp/fmnt/ghost" --direct-io="$(dio_of "$1")"
+            procs="$nbdkit_pid $nbdfuse_pid" ;;
+        memory-nbdfuse|memory-nbdfuse-dio)
             start_nbdkit_nbdfuse memory "$DEVSIZE" allocator=zstd
-            attach_swap "$tmp/fmnt/ghost"
-            procs="$nbdkit_pid $nbdfuse_pid"
-            devfile=$tmp/fmnt/ghost ;;
+            attach_swap "$tmp/fmnt/ghost" --direct-io="$(dio_of "$1")"
+            procs="$nbdkit_pid $nbdfuse_pid" ;;
         zram)
             attach_zram "$DEVSIZE" lz4 ;;
     esac
@@ -184,7 +189,7 @@ setup () {
 # run_one CONFIG RUN - one measured run; prints a RESULT line.
 run_one () {
     local c=$1 r=$2 rss0 mem0 out0 in0 rss1 mem1 cgu used pages ram fill verify
-    local extra= cache=0 load others
+    local extra="" cache cached0 load others
     # Other swap areas (someone else's) would take pages and move the
     # counters: note them on the result line, with the load.
     others=$(other_swaps)
@@ -192,6 +197,7 @@ run_one () {
     sleep 1
     rss0=$(rss_kib $procs)
     mem0=$(mem_used_kib)
+    cached0=$(cached_kib)
     out0=$(vmstat pswpout)
     in0=$(vmstat pswpin)
     load=$(cut -d' ' -f1 /proc/loadavg)
@@ -203,6 +209,7 @@ run_one () {
     pages=$((used / 4))
     rss1=$(rss_kib $procs)
     mem1=$(mem_used_kib)
+    cache=$(( ($(cached_kib) - cached0) * 1024 ))
     cgu=$(cg_usage "$cg")
     if [ "$c" = zram ]; then
         # orig compr mem_used_total ...
@@ -210,9 +217,7 @@ run_one () {
         ram=$zused
         extra="zram orig $zorig compr $zcompr mem_used_total $zused"
     else
-        cache=$(fincore --bytes --noheadings --output RES "$devfile" 2>/dev/null)
-        [[ $cache =~ ^[0-9]+$ ]] || cache=0   # direct_io files cannot be mapped: none
-        ram=$(((rss1 - rss0) * 1024 + cache))
+        ram=$(((rss1 - rss0) * 1024))
         if [ "${c%%-*}" != memory ]; then
             gs_stats
             extra="engine pool $(gs_stat pool_bytes) metadata $(gs_stat metadata_bytes) slots_ram $(gs_stat slots_ram) slots_same $(gs_stat slots_same)"
@@ -285,6 +290,6 @@ END {
         printf "%-15s %7.2f %7.2f %7.2f %5s %6.2f %5s %8d %8d %8d %7.0f %5s %5.0fM %8.0f %5.2f\n",
             c, m[c, "fill"], m[c, "verify"], m[c, "total"], tr, best[c], br,
             m[c, "pswpout"], m[c, "pswpin"], m[c, "swapped"], bpp, rr,
-            m[c, "cache"] / 1048576, m[c, "sys"] / pages, m[c, "load"]
+            (m[c, "cache"] > 0 ? m[c, "cache"] : 0) / 1048576, m[c, "sys"] / pages, m[c, "load"]
     }
 }'

@@ -176,7 +176,11 @@ cleanup () {
     exit $rc
 }
 trap cleanup EXIT
-trap 'exit 1' INT TERM HUP
+for sig in INT TERM HUP; do
+    # shellcheck disable=SC2064
+    trap "echo \"\$prog: interrupted by SIG$sig\" >&2; exit 1" $sig
+done
+unset sig
 
 make_tmp () {
     tmp=$(mktemp -d /var/tmp/ghostswap-swaptest-XXXXXX) || fail "mktemp"

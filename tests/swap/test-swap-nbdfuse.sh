@@ -29,8 +29,8 @@ note_foreign_swap
 
 start_nbdkit_nbdfuse "$GHOSTSWAP_PLUGIN" size=4G ram-limit=2G control="$ctl"
 say "nbdkit $nbdkit_pid serves $tmp/nbd.sock; nbdfuse $nbdfuse_pid presents it as $tmp/fmnt/ghost"
-# nbdfuse's file does not take O_DIRECT: the loop device does buffered
-# I/O on it (losetup's default).
+# losetup's default (buffered I/O on nbdfuse's file), as in the plugin's
+# man page.
 attach_swap "$tmp/fmnt/ghost"
 
 swap_e2e
