@@ -6,7 +6,7 @@
 
 #include "cleanup.h"
 #include "errmsg.h"
-#include "device_impl.h"
+#include "backing_list.h"
 
 /* The backing attached as @path.  Context: backing_lock held. */
 static struct gs_backing *
@@ -98,7 +98,7 @@ detach_locked (struct gs_device *dev, struct gs_backing *b, unsigned own_refs,
   return 0;
 }
 
-/* gs_backing_detach - see device_impl.h. */
+/* gs_backing_detach - see backing_list.h. */
 int
 gs_backing_detach (struct gs_device *dev, struct gs_backing *b,
                    unsigned own_refs, char *err, size_t errlen)
@@ -135,7 +135,7 @@ gs_backing_remove (struct gs_device *dev, const char *path,
   return r;
 }
 
-/* gs_backing_get - see device_impl.h. */
+/* gs_backing_get - see backing_list.h. */
 struct gs_backing *
 gs_backing_get (struct gs_device *dev, const char *path)
 {
@@ -147,7 +147,7 @@ gs_backing_get (struct gs_device *dev, const char *path)
   return b;
 }
 
-/* gs_backing_put - see device_impl.h. */
+/* gs_backing_put - see backing_list.h. */
 void
 gs_backing_put (struct gs_device *dev, struct gs_backing *b)
 {
@@ -200,7 +200,7 @@ has_room (const struct gs_backing *b)
     && __atomic_load_n (&b->used, __ATOMIC_RELAXED) < b->nslots;
 }
 
-/* gs_backing_any_room - see device_impl.h. */
+/* gs_backing_any_room - see backing_list.h. */
 bool
 gs_backing_any_room (struct gs_device *dev)
 {
@@ -213,17 +213,18 @@ gs_backing_any_room (struct gs_device *dev)
   return false;
 }
 
-/* gs_backing_reserve - see device_impl.h. */
+/* gs_backing_reserve - see backing_list.h. */
 struct gs_backing *
 gs_backing_reserve (struct gs_device *dev, const struct gs_backing *exclude,
                     struct gs_backing *only, const uint64_t *owners,
-                    uint64_t n, uint64_t *first, uint64_t *got)
+                    const uint32_t *crcs, const bool *zstd, uint64_t n,
+                    uint64_t *first, uint64_t *got)
 {
   ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&dev->backing_lock);
   unsigned k;
 
   if (only) {
-    *got = gs_backing_alloc (only, owners, n, first);
+    *got = gs_backing_alloc (only, owners, crcs, zstd, n, first);
     return *got > 0 ? only : NULL;
   }
   /* Round robin over backings with room, so that writeback spreads. */
@@ -233,7 +234,7 @@ gs_backing_reserve (struct gs_device *dev, const struct gs_backing *exclude,
 
     if (!b || b == exclude || !has_room (b))
       continue;
-    *got = gs_backing_alloc (b, owners, n, first);
+    *got = gs_backing_alloc (b, owners, crcs, zstd, n, first);
     if (*got > 0) {
       dev->next_backing = id + 1;
       return b;
@@ -282,14 +283,12 @@ gs_fault_set (struct gs_device *dev, const char *path, const char *kind,
   return 0;
 }
 
-/* gs_backings_close - see device_impl.h. */
+/* gs_backings_close_all - see backing_list.h. */
 void
-gs_backings_close (struct gs_device *dev)
+gs_backings_close_all (struct gs_device *dev)
 {
   unsigned i;
 
-  gs_drain_cancel (dev);
-  gs_drain_wait (dev);
   for (i = 0; i < GS_MAX_BACKINGS; i++) {
     gs_backing_close (dev->backing[i]);
     dev->backing[i] = NULL;

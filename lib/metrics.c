@@ -129,6 +129,8 @@ stats_metrics (FILE *f, const struct gs_stats *st)
            "Batches of writeback.");
   COUNTER ("writeback_second_chances_total", st->writeback_second_chance,
            "Recently used pages writeback passed over, keeping them in RAM.");
+  COUNTER ("integrity_errors_total", st->integrity_errors,
+           "Backing pages that failed their checksum (never returned).");
   family (f, "ghostswap_backing_errors_total", "counter",
           "Failed backing I/O by direction, over every backing ever attached.");
   put_labelled (f, "ghostswap_backing_errors_total", "op", "read",

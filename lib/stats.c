@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "cleanup.h"
-#include "device_impl.h"
+#include "core.h"
 
 static uint64_t
 get (const uint64_t *counter)
@@ -26,7 +26,7 @@ backing_stats (struct gs_device *dev, struct gs_stats *st)
     st->backing_slots += b->nslots;
     st->backing_used += __atomic_load_n (&b->used, __ATOMIC_RELAXED);
   }
-  st->rmap_bytes = st->backing_slots * GS_RMAP_BYTES;
+  st->rmap_bytes = st->backing_slots * (GS_RMAP_BYTES + GS_CRC_BYTES);
   st->metadata_bytes += st->rmap_bytes;
 }
 
@@ -85,6 +85,7 @@ gs_get_stats (struct gs_device *dev, struct gs_stats *st)
   st->writeback_second_chance = get (&dev->ctr.writeback_second_chance);
   st->backing_read_errors = get (&dev->ctr.backing_read_errors);
   st->backing_write_errors = get (&dev->ctr.backing_write_errors);
+  st->integrity_errors = get (&dev->ctr.integrity_errors);
 
   if (st->pool_bytes > 0)
     st->pool_fragmentation =
@@ -132,6 +133,7 @@ gs_stats_format (const struct gs_stats *st, char *buf, size_t buflen)
                    U(writeback_pages) U(writeback_batches)
                    U(writeback_second_chance)
                    U(backing_read_errors) U(backing_write_errors)
+                   U(integrity_errors)
                    U(reads) U(writes) U(trims) U(zeroes) U(flushes)
                    U(caches) U(extents) U(bytes_read) U(bytes_written)
                    U(errors) U(enospc),
@@ -149,6 +151,7 @@ gs_stats_format (const struct gs_stats *st, char *buf, size_t buflen)
                    st->writeback_pages, st->writeback_batches,
                    st->writeback_second_chance,
                    st->backing_read_errors, st->backing_write_errors,
+                   st->integrity_errors,
                    st->reads, st->writes, st->trims, st->zeroes, st->flushes,
                    st->caches, st->extents, st->bytes_read, st->bytes_written,
                    st->errors, st->enospc);

@@ -37,7 +37,8 @@ struct gs_stats {
                                  * plus headers, segment descriptors and
                                  * patterns per RAM slot (0 when none) */
   uint64_t clusters;            /* clusters with an entry array */
-  uint64_t rmap_bytes;          /* backing reverse maps (7 bytes per physical slot) */
+  uint64_t rmap_bytes;          /* backing reverse maps and checksums (11
+                                 * bytes per physical slot) */
   double metadata_per_backing_slot; /* an equal share of the table per used
                                      * slot, plus rmap_bytes / slots_backing */
   uint64_t segments;            /* pool segments */
@@ -52,6 +53,7 @@ struct gs_stats {
   uint64_t writeback_batches;
   uint64_t writeback_second_chance;  /* young pages kept in RAM */
   uint64_t backing_read_errors, backing_write_errors;
+  uint64_t integrity_errors;    /* backing pages that failed their checksum */
 
   /* Request counters. */
   uint64_t reads, writes, trims, zeroes, flushes, caches, extents;

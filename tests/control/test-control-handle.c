@@ -189,7 +189,7 @@ static const char *const stats_fields[] = {
   "rmap_bytes", "metadata_per_backing_slot", "segments", "compactions",
   "objects_moved", "backings", "backing_slots", "backing_used",
   "writeback_pages", "writeback_batches", "writeback_second_chance",
-  "backing_read_errors", "backing_write_errors", "reads", "writes", "trims", "zeroes",
+  "backing_read_errors", "backing_write_errors", "integrity_errors", "reads", "writes", "trims", "zeroes",
   "flushes", "caches", "extents", "bytes_read", "bytes_written", "errors",
   "enospc",
 };
