@@ -302,6 +302,18 @@ start_control (void)
   return 0;
 }
 
+/* The engine found a corrupt page on a backing (once per page). */
+static void
+report_integrity (void *opaque, uint64_t slot, const char *backing,
+                  uint64_t pslot)
+{
+  nbdkit_error ("ghostswap: integrity error: ghost slot %" PRIu64
+                " (byte offset %" PRIu64 ") on backing %s, physical slot %"
+                PRIu64 ", failed its checksum: reads of it fail with EIO "
+                "until it is rewritten or trimmed", slot,
+                slot * GS_SLOT_SIZE, backing, pslot);
+}
+
 static int
 ghostswap_get_ready (void)
 {
@@ -315,6 +327,7 @@ ghostswap_get_ready (void)
     nbdkit_error ("ghostswap: cannot create the device: %m");
     return -1;
   }
+  gs_device_set_integrity_report (dev, report_integrity, NULL);
   nbdkit_debug ("ghostswap: device size=%s ram-limit=%s "
                 "compression-level=%d compact-threshold=%u",
                 gs_format_size (cfg.size, size, sizeof size),

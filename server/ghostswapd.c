@@ -355,6 +355,17 @@ harden (void)
 
 /* ---- Engine and mount ---- */
 
+/* The engine found a corrupt page on a backing (once per page). */
+static void
+report_integrity (void *opaque, uint64_t slot, const char *backing,
+                  uint64_t pslot)
+{
+  log_error ("integrity error: ghost slot %" PRIu64 " (byte offset %" PRIu64
+             ") on backing %s, physical slot %" PRIu64 ", failed its "
+             "checksum: reads of it fail with EIO until it is rewritten or "
+             "trimmed", slot, slot * GS_SLOT_SIZE, backing, pslot);
+}
+
 static void
 start_engine (void)
 {
@@ -367,6 +378,7 @@ start_engine (void)
     log_error ("cannot create the device: %s", strerror (-r));
     exit (EXIT_FAILURE);
   }
+  gs_device_set_integrity_report (dev, report_integrity, NULL);
   for (i = 0; i < cfg.nbacking; i++) {
     r = gs_backing_add (dev, cfg.backing[i], cfg.backing_size, err,
                         sizeof err);
