@@ -200,10 +200,9 @@ bw_verify (struct bw *w, const char *what)
 
     CHECKF (r == 0, "%s: gs_pread at slot %" PRIu64 ": %d", what, s, r);
     d = first_diff (buf, w->shadow + s * PAGE, n * PAGE);
-    CHECKF (d < 0, "%s: slot %" PRIu64 " byte %ld reads %#x, expected %#x "
-            "(seed %" PRIu64 ")", what, s + (uint64_t) d / PAGE,
-            d % (long) PAGE, buf[d], w->shadow[s * PAGE + (uint64_t) d],
-            w->seed);
+    CHECKF (d < 0, "%s: slot %" PRIu64 " byte %ld reads %#x, expected %#x",
+            what, s + (uint64_t) d / PAGE, d % (long) PAGE, buf[d],
+            w->shadow[s * PAGE + (uint64_t) d]);
   }
   free (buf);
 }

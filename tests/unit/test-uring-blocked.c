@@ -62,6 +62,21 @@ main (int argc, char **argv)
           st.slots_backing);
   bw_verify (&w, "after the drain");
 
+  /* The fallback did the work, and says why. */
+  CHECKF (gs_backing_io_check () == -err, "gs_backing_io_check: %d",
+          gs_backing_io_check ());
+  fprintf (stderr, "%s: io_uring rings %" PRIu64 ", failures %" PRIu64
+           ", fallback batches %" PRIu64 ", last error %" PRIu64 "\n",
+           argv[0], st.io_uring_rings, st.io_uring_failures,
+           st.io_uring_fallback_batches, st.io_uring_last_error);
+  CHECK (st.io_uring_rings == 0);
+  CHECK (st.io_uring_failures >= 1);
+  CHECK (st.io_uring_last_error == (uint64_t) err);
+  CHECK (st.io_uring_fallback_batches > 0);
+  CHECKF (st.backing_read_errors == 0 && st.backing_write_errors == 0,
+          "backing errors: %" PRIu64 " read, %" PRIu64 " write",
+          st.backing_read_errors, st.backing_write_errors);
+
   gs_device_destroy (w.dev);
   free (w.shadow);
   return 0;
