@@ -5,11 +5,11 @@
  *  - bw_dir_make / bw_dir_remove: a directory for the backing file on a
  *    file system the engine accepts ($GHOSTSWAP_BACKING_TMPDIR, else
  *    /var/tmp, else the current directory); skip (77) if none works;
- *  - bw_block_uring: a raw BPF seccomp filter (no libseccomp needed) that
- *    makes io_uring_setup (and, if asked, io_uring_enter) fail with an
- *    errno, as container runtimes' default profiles and
- *    kernel.io_uring_disabled do; with @all_threads it is applied to every
- *    thread of the process at once (SECCOMP_FILTER_FLAG_TSYNC);
+ *  - bw_block_uring: tests/common/uring-seccomp.h's filter, which makes
+ *    io_uring_setup (and, if asked, io_uring_enter) fail with an errno,
+ *    as container runtimes' default profiles and kernel.io_uring_disabled
+ *    do; with @all_threads it is applied to every thread of the process
+ *    at once (SECCOMP_FILTER_FLAG_TSYNC);
  *  - bw_write_round / bw_verify: writes of whole and partial pages of
  *    every kind through a small ram-limit (so that the writers' direct
  *    reclaim and gs_writeback push pages to the backing), checked
@@ -21,23 +21,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <linux/audit.h>
-#include <linux/filter.h>
-#include <linux/seccomp.h>
-#include <stddef.h>
-#include <sys/prctl.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "ghostswap/backing.h"
 #include "ghostswap/device.h"
 #include "test.h"
-
-#if defined(__x86_64__)
-#define BW_AUDIT_ARCH AUDIT_ARCH_X86_64
-#elif defined(__aarch64__)
-#define BW_AUDIT_ARCH AUDIT_ARCH_AARCH64
-#endif
+#include "uring-seccomp.h"
 
 static char bw_dir[PATH_MAX];
 static char bw_file[PATH_MAX];
@@ -93,49 +82,21 @@ bw_backing_add (struct gs_device *dev, uint64_t size)
 }
 
 /* Make io_uring_setup (and io_uring_enter with @enter_too) fail with
- * @err.  Skips on an architecture this filter does not know; fails the
- * test if the kernel does not take the filter or the call still works. */
+ * @err (see uring-seccomp.h).  Skips on an architecture the filter does
+ * not know; fails the test if the kernel does not take the filter or
+ * io_uring_setup still works. */
 static inline void
 bw_block_uring (int err, bool enter_too, bool all_threads)
 {
-#ifndef BW_AUDIT_ARCH
-  SKIP ("no seccomp architecture constant for this machine");
-#else
-  struct sock_filter f[] = {
-    BPF_STMT (BPF_LD | BPF_W | BPF_ABS, offsetof (struct seccomp_data, arch)),
-    BPF_JUMP (BPF_JMP | BPF_JEQ | BPF_K, BW_AUDIT_ARCH, 1, 0),
-    BPF_STMT (BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-    BPF_STMT (BPF_LD | BPF_W | BPF_ABS, offsetof (struct seccomp_data, nr)),
-    BPF_JUMP (BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 2, 0),
-    BPF_JUMP (BPF_JMP | BPF_JEQ | BPF_K,
-              enter_too ? __NR_io_uring_enter : __NR_io_uring_setup, 1, 0),
-    BPF_STMT (BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-    BPF_STMT (BPF_RET | BPF_K,
-              SECCOMP_RET_ERRNO | ((unsigned) err & SECCOMP_RET_DATA)),
-  };
-  struct sock_fprog prog = { .len = sizeof f / sizeof f[0], .filter = f };
-  unsigned flags = all_threads ? SECCOMP_FILTER_FLAG_TSYNC : 0;
-  long r;
+  int r = uring_seccomp_block (err, enter_too, all_threads);
 
-  CHECKF (prctl (PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0,
-          "PR_SET_NO_NEW_PRIVS: %s", strerror (errno));
-  r = syscall (__NR_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog);
-  CHECKF (r == 0, "seccomp filter: %ld: %s", r, strerror (errno));
-  /* The kernel must now refuse: io_uring_setup(1, params) -> err. */
-  {
-    unsigned char params[120];          /* struct io_uring_params */
-    memset (params, 0, sizeof params);
-    r = syscall (__NR_io_uring_setup, 1, params);
-    if (r >= 0)
-      close ((int) r);
-    CHECKF (r == -1 && errno == err,
-            "io_uring_setup under the filter: %ld (%s), wanted %s", r,
-            strerror (errno), strerror (err));
-  }
+  if (r == -ENOTSUP)
+    SKIP ("no seccomp architecture constant for this machine");
+  CHECKF (r == 0, "seccomp filter for io_uring: %s",
+          r == -EPROTO ? "io_uring_setup still works" : strerror (-r));
   fprintf (stderr, "%s: seccomp: io_uring_setup%s now fail with %s%s\n",
            test_argv0, enter_too ? " and io_uring_enter" : "",
            strerror (err), all_threads ? " in every thread" : "");
-#endif
 }
 
 /* ---- the shadow ---- */
