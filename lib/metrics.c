@@ -137,6 +137,14 @@ stats_metrics (FILE *f, const struct gs_stats *st)
                 st->backing_read_errors);
   put_labelled (f, "ghostswap_backing_errors_total", "op", "write",
                 st->backing_write_errors);
+  COUNTER ("io_uring_rings_total", st->io_uring_rings,
+           "io_uring rings set up for backing I/O (one per thread).");
+  COUNTER ("io_uring_failures_total", st->io_uring_failures,
+           "io_uring ring setups and submissions that failed.");
+  COUNTER ("io_uring_fallback_batches_total", st->io_uring_fallback_batches,
+           "Batches of backing I/O done with pread/pwrite instead of io_uring.");
+  GAUGE ("io_uring_last_error", st->io_uring_last_error,
+         "errno of the last io_uring failure, 0 if none.");
 
   family (f, "ghostswap_requests_total", "counter", "Requests served, by type.");
   put_labelled (f, "ghostswap_requests_total", "op", "read", st->reads);

@@ -5,6 +5,7 @@
 
 #include "cleanup.h"
 #include "core.h"
+#include "uring.h"
 
 static uint64_t
 get (const uint64_t *counter)
@@ -86,6 +87,14 @@ gs_get_stats (struct gs_device *dev, struct gs_stats *st)
   st->backing_read_errors = get (&dev->ctr.backing_read_errors);
   st->backing_write_errors = get (&dev->ctr.backing_write_errors);
   st->integrity_errors = get (&dev->ctr.integrity_errors);
+  {
+    struct gs_uring_status us;
+    gs_uring_get_status (&us);
+    st->io_uring_rings = us.rings;
+    st->io_uring_failures = us.failures;
+    st->io_uring_fallback_batches = us.fallback_batches;
+    st->io_uring_last_error = (uint64_t) us.last_error;
+  }
 
   if (st->pool_bytes > 0)
     st->pool_fragmentation =
@@ -134,6 +143,8 @@ gs_stats_format (const struct gs_stats *st, char *buf, size_t buflen)
                    U(writeback_second_chance)
                    U(backing_read_errors) U(backing_write_errors)
                    U(integrity_errors)
+                   U(io_uring_rings) U(io_uring_failures)
+                   U(io_uring_fallback_batches) U(io_uring_last_error)
                    U(reads) U(writes) U(trims) U(zeroes) U(flushes)
                    U(caches) U(extents) U(bytes_read) U(bytes_written)
                    U(errors) U(enospc),
@@ -152,6 +163,8 @@ gs_stats_format (const struct gs_stats *st, char *buf, size_t buflen)
                    st->writeback_second_chance,
                    st->backing_read_errors, st->backing_write_errors,
                    st->integrity_errors,
+                   st->io_uring_rings, st->io_uring_failures,
+                   st->io_uring_fallback_batches, st->io_uring_last_error,
                    st->reads, st->writes, st->trims, st->zeroes, st->flushes,
                    st->caches, st->extents, st->bytes_read, st->bytes_written,
                    st->errors, st->enospc);

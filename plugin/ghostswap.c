@@ -367,12 +367,37 @@ harden (void)
   }
 }
 
+/* report_io_uring - say once, at start, whether backing I/O can use
+ * io_uring: a warning if the kernel refuses it (a seccomp profile,
+ * kernel.io_uring_disabled, no memory), since every backing read and
+ * write then goes through pread/pwrite.  Later failures are counted in
+ * the statistics (io_uring_failures, io_uring_fallback_batches).
+ * Context: .after_fork.  Return: nothing.
+ */
+static void
+report_io_uring (void)
+{
+  int r = gs_backing_io_check ();
+
+  if (r == 0)
+    nbdkit_debug ("ghostswap: backing I/O: io_uring");
+  else if (r == -ENOTSUP)
+    nbdkit_debug ("ghostswap: backing I/O: pread/pwrite "
+                  "(GHOSTSWAP_IO_URING=0 turns io_uring off)");
+  else
+    fprintf (stderr, "nbdkit: ghostswap: warning: io_uring unavailable "
+             "(%s): backing I/O falls back to pread/pwrite, slower; "
+             "io_uring is tried again now and then\n",
+             strerrordesc_np (-r));
+}
+
 static int
 ghostswap_after_fork (void)
 {
   int r;
 
   harden ();
+  report_io_uring ();
 
   /* Background threads do not survive nbdkit's fork: start them here. */
   r = gs_device_start (dev);

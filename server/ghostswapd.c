@@ -353,6 +353,24 @@ harden (void)
   }
 }
 
+/* Say once whether backing I/O can use io_uring (see the plugin's
+ * report_io_uring: the same three cases). */
+static void
+report_io_uring (void)
+{
+  int r = gs_backing_io_check ();
+
+  if (r == 0)
+    log_info ("backing I/O: io_uring");
+  else if (r == -ENOTSUP)
+    log_info ("backing I/O: pread/pwrite (GHOSTSWAP_IO_URING=0 turns "
+              "io_uring off)");
+  else
+    log_warning ("io_uring unavailable (%s): backing I/O falls back to "
+                 "pread/pwrite, slower; io_uring is tried again now and "
+                 "then", strerror (-r));
+}
+
 /* ---- Engine and mount ---- */
 
 /* The engine found a corrupt page on a backing (once per page). */
@@ -675,6 +693,7 @@ main (int argc, char **argv)
   block_signals (&sigs);
   main_thread = pthread_self ();
   harden ();                    /* before any thread: see harden.h */
+  report_io_uring ();
 
   start_engine ();
   mount_fs ();

@@ -114,6 +114,20 @@ int64_t gs_writeback (struct gs_device *dev, uint64_t pages);
 int gs_relocate_slot (struct gs_device *dev, const char *source,
                       uint64_t pslot);
 
+/* gs_backing_io_check - whether backing I/O can use io_uring in this
+ * process: sets a ring up and frees it at once.  Without io_uring every
+ * batch of backing reads and writes is done with pread/pwrite instead
+ * (correct, slower); front ends call this once at start to say so.  Rings
+ * are per thread and made on first use, so a later failure (ENOMEM,
+ * EMFILE) is not seen here but in the statistics (io_uring_failures,
+ * io_uring_fallback_batches, io_uring_last_error).
+ * Context: may sleep.
+ * Return: 0; -ENOTSUP when GHOSTSWAP_IO_URING=0 turns io_uring off; else
+ * the -errno of io_uring_setup (-ENOSYS or -EPERM: a seccomp profile or
+ * kernel.io_uring_disabled; -ENOMEM, -EMFILE).
+ */
+int gs_backing_io_check (void);
+
 /* Fault injection, for tests: make I/O to physical slots [@first, @last] of
  * @path fail.  Kinds: "read" (EIO), "write" (EIO), "enospc" (writes fail
  * with ENOSPC), "off" (clear all faults on @path).  Only allowed when the

@@ -55,6 +55,13 @@ struct gs_stats {
   uint64_t backing_read_errors, backing_write_errors;
   uint64_t integrity_errors;    /* backing pages that failed their checksum */
 
+  /* Batched backing I/O, process-wide (every device, every thread):
+   * io_uring with a pread/pwrite fallback (see gs_backing_io_check). */
+  uint64_t io_uring_rings;      /* rings set up */
+  uint64_t io_uring_failures;   /* ring setups and submissions that failed */
+  uint64_t io_uring_fallback_batches; /* batches done with pread/pwrite */
+  uint64_t io_uring_last_error; /* errno of the last failure, 0 if none */
+
   /* Request counters. */
   uint64_t reads, writes, trims, zeroes, flushes, caches, extents;
   uint64_t bytes_read, bytes_written;

@@ -94,7 +94,15 @@ struct bk_stats {
   uint64_t writeback_pages, writeback_batches;
   uint64_t backing_read_errors, backing_write_errors;
   uint64_t errors, enospc;
+  uint64_t io_uring_rings, io_uring_failures, io_uring_fallback_batches;
+  uint64_t io_uring_last_error;
 };
+/* Also checks the I/O path the environment asks for: with
+ * GHOSTSWAP_IO_URING=0 (nbdkit inherits it) or
+ * GHOSTSWAP_TEST_URING_BLOCKED=ENOSYS (nbdkit runs under
+ * uring-blocked-exec), no ring may have been set up, and pages written
+ * back mean batches done by the fallback; blocked, the failures must say
+ * ENOSYS.  Fails the test otherwise. */
 void bk_stats (struct bk_stats *st);
 
 /* One backing of "backing list"; returns false if @path is not listed. */

@@ -189,7 +189,10 @@ static const char *const stats_fields[] = {
   "rmap_bytes", "metadata_per_backing_slot", "segments", "compactions",
   "objects_moved", "backings", "backing_slots", "backing_used",
   "writeback_pages", "writeback_batches", "writeback_second_chance",
-  "backing_read_errors", "backing_write_errors", "integrity_errors", "reads", "writes", "trims", "zeroes",
+  "backing_read_errors", "backing_write_errors", "integrity_errors",
+  "io_uring_rings",
+  "io_uring_failures", "io_uring_fallback_batches", "io_uring_last_error",
+  "reads", "writes", "trims", "zeroes",
   "flushes", "caches", "extents", "bytes_read", "bytes_written", "errors",
   "enospc",
 };
