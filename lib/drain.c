@@ -72,6 +72,22 @@ expected (const struct drain *d, unsigned k)
   return backing_to_entry (d->src->id, d->pslot[k], d->zstd[k]);
 }
 
+/* Does page @k's owner still point at the slot that was read?  A page that
+ * failed its checksum is corrupt only if so: its slot may have been freed
+ * (and punched) after the scan.  With the entry checked under the lock, a
+ * free and punch cannot have come between the read and the check: they
+ * happen together under the same lock. */
+static bool
+still_current (struct drain *d, unsigned k)
+{
+  struct gs_slot s;
+
+  if (gs_slot_lock_expect (d->dev, d->owner[k], expected (d, k), &s) < 0)
+    return false;
+  gs_slot_unlock (&s);
+  return true;
+}
+
 /* Re-home page @k of the batch into RAM if allowed and possible.
  * Return: 1 moved, 0 not moved (try a backing), -1 skipped (changed). */
 static int
@@ -202,6 +218,12 @@ drain_batch (struct drain *d, uint64_t from)
     int res = d->page_res[k];
     int r;
 
+    if (res == -GS_EINTEGRITY && !still_current (d, (unsigned) k)) {
+      /* Rewritten or trimmed since the scan (a trim punches the freed
+       * slot): nothing wrong, just nothing to move. */
+      d->skipped++;
+      continue;
+    }
     if (res == -GS_EINTEGRITY) {
       /* A corrupt page is never moved: it stays, reported, until a
        * client rewrites or trims its slot. */
@@ -475,9 +497,15 @@ gs_relocate_slot (struct gs_device *dev, const char *source, uint64_t pslot)
     goto out;
   }
   r = gs_backing_read_page (src, pslot, buf, d->crc[0]);
-  if (r == -GS_EINTEGRITY)
-    gs_slot_report_integrity (dev, src, d->owner[0], pslot);
-  if (r < 0)
+  if (r == -GS_EINTEGRITY) {
+    if (still_current (d, 0)) {
+      gs_slot_report_integrity (dev, src, d->owner[0], pslot);
+      r = -EIO;
+    }
+    else
+      r = -ENOENT;              /* freed (and punched) meanwhile */
+  }
+  else if (r < 0)
     r = -EIO;
   else if ((moved = to_ram (d, 0)) < 0)
     r = -ENOENT;
