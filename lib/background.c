@@ -1,5 +1,6 @@
 /* ghostswap: policy: the background thread (writeback above the high
- * watermark, compaction past compact-threshold) and a writer's own
+ * watermark, wiping freed backing slots, compaction past
+ * compact-threshold) and a writer's own
  * reclaim when the pool is full.  The watermarks themselves are in
  * core.h, where the movers read them too. */
 #include <errno.h>
@@ -59,6 +60,7 @@ background (void *arg)
     pthread_mutex_unlock (&dev->bg_lock);
     if (gs_pool_above_high (dev) && gs_backing_any_room (dev))
       gs_writeback_run (dev, 0, false);
+    gs_backings_scrub (dev);
     compact_if_fragmented (dev);
     pthread_mutex_lock (&dev->bg_lock);
   }

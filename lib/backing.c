@@ -184,7 +184,9 @@ gs_backing_open (const char *path, uint64_t size, unsigned id, bool punch,
   b->nslots = bytes / GS_SLOT_SIZE;
   b->healthy = true;
   pthread_mutex_init (&b->lock, NULL);
+  pthread_mutex_init (&b->scrub_lock, NULL);
   pthread_cond_init (&b->settled, NULL);
+  b->scrub = true;
   *bp = b;
   return 0;
 }
@@ -207,7 +209,9 @@ gs_backing_close (struct gs_backing *b)
   close (b->fd);
   free (b->rmap);
   free (b->crc);
+  free (b->dirty_q);
   pthread_cond_destroy (&b->settled);
+  pthread_mutex_destroy (&b->scrub_lock);
   pthread_mutex_destroy (&b->lock);
   free (b);
 }
@@ -249,9 +253,10 @@ gs_backing_alloc (struct gs_backing *b, const uint64_t *owners,
   ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&b->lock);
   uint64_t p, scanned, run;
 
-  if (b->draining || !__atomic_load_n (&b->healthy, __ATOMIC_RELAXED)
-      || __atomic_load_n (&b->used, __ATOMIC_RELAXED) >= b->nslots)
-    return 0;
+  if (__atomic_load_n (&b->draining, __ATOMIC_RELAXED)
+      || !__atomic_load_n (&b->healthy, __ATOMIC_RELAXED)
+      || __atomic_load_n (&b->used, __ATOMIC_RELAXED) + b->dirty >= b->nslots)
+    return 0;               /* full, or only slots waiting for a scrub */
   /* Next fit: the first free slot from the cursor on, wrapping once.  A
    * pinned slot is not free, even if nothing points at it any more. */
   p = b->cursor < b->nslots ? b->cursor : 0;
@@ -275,6 +280,28 @@ gs_backing_alloc (struct gs_backing *b, const uint64_t *owners,
   __atomic_add_fetch (&b->used, run, __ATOMIC_RELAXED);
   *first = p;
   return run;
+}
+
+#define DIRTY_QUEUE 8192u      /* where freed slots are, for the scrub */
+
+/* A freed slot: DIRTY until scrubbed (keeping @pin), or FREE when
+ * scrubbing is off.  Context: b->lock held. */
+static void
+__to_dirty (struct gs_backing *b, uint64_t pslot, uint64_t pin)
+{
+  b->crc[pslot] = 0;
+  if (!b->scrub) {
+    rmap_set (b, pslot, GS_RMAP_FREE | pin);
+    return;
+  }
+  rmap_set (b, pslot, GS_RMAP_DIRTY | pin);
+  __atomic_store_n (&b->dirty, b->dirty + 1, __ATOMIC_RELAXED);
+  if (!b->dirty_q)
+    b->dirty_q = malloc (DIRTY_QUEUE * sizeof *b->dirty_q);
+  if (b->dirty_q && b->dirty_n < DIRTY_QUEUE)
+    b->dirty_q[b->dirty_n++] = pslot;
+  else
+    b->dirty_lost = true;
 }
 
 /* One reservation fewer.  Context: b->lock held. */
@@ -305,8 +332,7 @@ gs_backing_release (struct gs_backing *b, uint64_t pslot)
   ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&b->lock);
 
   assert (rmap_state (rmap_get (b, pslot)) == GS_RMAP_RESERVED);
-  rmap_set (b, pslot, GS_RMAP_FREE);
-  b->crc[pslot] = 0;
+  __to_dirty (b, pslot, 0);
   unreserve (b);
   __atomic_sub_fetch (&b->used, 1, __ATOMIC_RELAXED);
 }
@@ -319,8 +345,7 @@ gs_backing_free (struct gs_backing *b, uint64_t pslot)
   uint64_t v = rmap_get (b, pslot);
 
   assert (rmap_state (v) == GS_RMAP_LIVE);
-  rmap_set (b, pslot, GS_RMAP_FREE | (v & GS_RMAP_PIN));
-  b->crc[pslot] = 0;
+  __to_dirty (b, pslot, v & GS_RMAP_PIN);
   __atomic_sub_fetch (&b->used, 1, __ATOMIC_RELAXED);
 }
 
@@ -366,13 +391,98 @@ gs_backing_set_draining (struct gs_backing *b, bool draining)
     pthread_cond_wait (&b->settled, &b->lock);
 }
 
-/* gs_backing_punch - see backing_impl.h. */
-void
-gs_backing_punch (struct gs_backing *b, uint64_t pslot, uint64_t n)
+/* Wipe [@first, @first + @n): punch a file's range out (or zero it in
+ * place when punch-holes is off), zero a block device's. */
+static int
+wipe (struct gs_backing *b, uint64_t first, uint64_t n)
 {
-  if (b->punch)
-    fallocate (b->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-               (off_t) (pslot * GS_SLOT_SIZE), (off_t) (n * GS_SLOT_SIZE));
+  uint64_t range[2] = { first * GS_SLOT_SIZE, n * GS_SLOT_SIZE };
+  int mode = b->punch ? FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE
+    : FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE;
+
+  if (b->block_device)
+    return ioctl (b->fd, BLKZEROOUT, range) < 0 ? -errno : 0;
+  return fallocate (b->fd, mode, (off_t) range[0], (off_t) range[1]) < 0
+    ? -errno : 0;
+}
+
+static int
+cmp_u64 (const void *a, const void *c)
+{
+  uint64_t x = *(const uint64_t *) a, y = *(const uint64_t *) c;
+  return x < y ? -1 : x > y;
+}
+
+/* gs_backing_scrub - see backing_impl.h. */
+uint64_t
+gs_backing_scrub (struct gs_backing *b, bool all)
+{
+  ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&b->scrub_lock);
+  CLEANUP_FREE uint64_t *v = NULL;
+  uint64_t n = 0, cap = DIRTY_QUEUE, k, done = 0;
+
+  /* Take the batch: the queue, or (after it overflowed, or for @all)
+   * every DIRTY slot of the map.  They stay DIRTY, so nothing allocates
+   * them while they are wiped. */
+  pthread_mutex_lock (&b->lock);
+  if (b->dirty == 0) {
+    pthread_mutex_unlock (&b->lock);
+    return 0;
+  }
+  if (all || b->dirty_lost)
+    cap = b->dirty;
+  v = malloc (cap * sizeof *v);
+  if (!v) {
+    pthread_mutex_unlock (&b->lock);
+    return 0;
+  }
+  if (all || b->dirty_lost) {
+    for (uint64_t p = 0; p < b->nslots && n < cap; p++)
+      if (rmap_state (rmap_get (b, p)) == GS_RMAP_DIRTY)
+        v[n++] = p;
+    b->dirty_lost = false;
+  }
+  else
+    for (k = 0; k < b->dirty_n; k++)
+      v[n++] = b->dirty_q[k];
+  b->dirty_n = 0;
+  pthread_mutex_unlock (&b->lock);
+
+  /* Wipe contiguous runs, then make each slot of a wiped run FREE. */
+  qsort (v, n, sizeof *v, cmp_u64);
+  for (k = 0; k < n; ) {
+    uint64_t run = 1;
+    int r;
+
+    while (k + run < n && v[k + run] == v[k] + run)
+      run++;
+    r = wipe (b, v[k], run);
+    pthread_mutex_lock (&b->lock);
+    for (uint64_t j = k; j < k + run; j++) {
+      uint64_t x = rmap_get (b, v[j]);
+      if (rmap_state (x) != GS_RMAP_DIRTY)
+        continue;               /* queued twice: done already */
+      if (r < 0) {
+        /* Stays DIRTY (never reused); a later full scan tries again. */
+        b->dirty_lost = true;
+        continue;
+      }
+      rmap_set (b, v[j], GS_RMAP_FREE | (x & GS_RMAP_PIN));
+      __atomic_store_n (&b->dirty, b->dirty - 1, __ATOMIC_RELAXED);
+      done++;
+    }
+    pthread_mutex_unlock (&b->lock);
+    k += run;
+  }
+  __atomic_add_fetch (&b->scrubbed, done, __ATOMIC_RELAXED);
+  return done;
+}
+
+/* gs_backing_wipe_all - see backing_impl.h. */
+int
+gs_backing_wipe_all (struct gs_backing *b)
+{
+  return wipe (b, 0, b->nslots);
 }
 
 /* gs_backing_next_live - see backing_impl.h. */

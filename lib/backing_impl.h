@@ -21,9 +21,9 @@
  *
  * STATE is the physical slot's life (lib/slot.h has the whole diagram):
  *
- *   FREE --alloc--> RESERVED --commit--> LIVE --free--> FREE
- *                      |                                  ^
- *                      +-------------release--------------+
+ *   FREE --alloc--> RESERVED --commit--> LIVE --free--> DIRTY --scrub--> FREE
+ *                      |                                   ^
+ *                      +-------------release---------------+
  *
  * RESERVED: a mover has the slot for @owner and is writing it; no entry
  * points at it and no scan sees it.  LIVE: an entry points at it (the
@@ -33,7 +33,10 @@
  * unpinned, even if freed meanwhile, so "the entry still points here"
  * means "the bytes are the ones read".  BAD: a checksum mismatch was
  * reported for the current page (once).  Z: the slot holds a zstd frame
- * padded to 4 KiB rather than a raw page.
+ * padded to 4 KiB rather than a raw page.  DIRTY: freed, but its old
+ * bytes are still on the device; it is not allocated again until a scrub
+ * has punched (files) or zeroed (block devices) it, so that nothing freed
+ * stays readable (gs_backing_scrub).
  *
  * Beside it, one crc32c per physical slot of the 4 KiB written there,
  * taken when the stored form was made and checked on every read back.
@@ -46,6 +49,7 @@
 #define GS_RMAP_FREE         (0ull << GS_RMAP_STATE_SHIFT)
 #define GS_RMAP_RESERVED     (1ull << GS_RMAP_STATE_SHIFT)
 #define GS_RMAP_LIVE         (2ull << GS_RMAP_STATE_SHIFT)
+#define GS_RMAP_DIRTY        (3ull << GS_RMAP_STATE_SHIFT)
 #define GS_RMAP_PIN          (1ull << 53)
 #define GS_RMAP_BAD          (1ull << 54)
 #define GS_RMAP_ZSTD         (1ull << 55)
@@ -67,7 +71,8 @@ struct gs_backing {
   dev_t st_dev;               /* identity: (st_dev, st_ino), or st_rdev */
   ino_t st_ino;               /* for a block device; the same file under */
   dev_t st_rdev;              /* two names is one backing */
-  bool punch;                 /* punch freed ranges out of the file */
+  bool punch;                 /* wipe freed ranges by punching them out of
+                               * the file (else zero them in place) */
   uint64_t nslots;
 
   pthread_mutex_t lock;       /* protects rmap, crc, cursor, faults and
@@ -76,12 +81,22 @@ struct gs_backing {
   unsigned char *rmap;        /* nslots * GS_RMAP_BYTES */
   uint32_t *crc;              /* nslots checksums */
   uint64_t reserved;          /* RESERVED slots (under lock) */
+  bool scrub;                 /* wipe freed slots before reuse */
+  uint64_t dirty;             /* DIRTY slots (under lock; read atomically) */
+  uint64_t *dirty_q;          /* where some of them are (a hint), */
+  unsigned dirty_n;           /* how many the queue holds, */
+  bool dirty_lost;            /* and whether it overflowed (then a scrub
+                               * scans the whole map) */
+  pthread_mutex_t scrub_lock; /* one scrub of this backing at a time */
+  uint64_t scrubbed;          /* atomic: slots wiped */
   uint64_t cursor;            /* next-fit allocation cursor */
   struct { bool on; uint64_t first, last; } fault[GS_FAULT_KINDS];
 
   unsigned refs;              /* holders of a pointer found by path, who
                                * may not see it removed (device's
                                * backing_lock) */
+  unsigned scrub_refs;        /* scrubs under way without the lock, which
+                               * a detach waits for (backing_lock) */
   uint64_t used;              /* atomic: RESERVED and LIVE physical slots */
   bool healthy;               /* atomic: false after a write error */
   bool draining;              /* atomic: no new allocations */
@@ -125,14 +140,16 @@ uint64_t gs_backing_alloc (struct gs_backing *b, const uint64_t *owners,
  */
 void gs_backing_commit_slot (struct gs_backing *b, uint64_t pslot);
 
-/* gs_backing_release - RESERVED -> FREE: a reservation that was not
- * committed (the write failed or the page changed meanwhile).
+/* gs_backing_release - RESERVED -> DIRTY (FREE when scrubbing is off): a
+ * reservation that was not committed (the write failed or the page
+ * changed meanwhile; it may have been written).
  * Context: takes b->lock.  Return: nothing.
  */
 void gs_backing_release (struct gs_backing *b, uint64_t pslot);
 
-/* gs_backing_free - LIVE -> FREE: the entry that pointed at @pslot was
- * replaced.  A pinned slot stays unallocatable until unpinned.
+/* gs_backing_free - LIVE -> DIRTY (FREE when scrubbing is off): the entry
+ * that pointed at @pslot was replaced.  A pinned slot stays unallocatable
+ * until unpinned.
  * Context: caller holds the owner's cluster lock; takes b->lock.
  * Return: nothing.
  */
@@ -158,11 +175,21 @@ void gs_backing_unpin (struct gs_backing *b, uint64_t pslot);
  */
 void gs_backing_set_draining (struct gs_backing *b, bool draining);
 
-/* gs_backing_punch - give [@pslot, @pslot + @n) back to the file system
- * (before freeing them), when punch-holes is on.
- * Context: may sleep.  Return: nothing (a failure only keeps the space).
+/* gs_backing_scrub - wipe DIRTY physical slots (punch them out of a file,
+ * or zero them on a block device) and make them FREE: all of them with
+ * @all, else a batch of those queued.
+ * Context: takes b->lock (not across the I/O) and one scrub at a time;
+ * may sleep.
+ * Return: slots made FREE (a slot whose wipe failed stays DIRTY).
  */
-void gs_backing_punch (struct gs_backing *b, uint64_t pslot, uint64_t n);
+uint64_t gs_backing_scrub (struct gs_backing *b, bool all);
+
+/* gs_backing_wipe_all - wipe the whole device (punch or zero every slot),
+ * as detaching a backing does, so that nothing written is left readable.
+ * Context: no slot of @b may be in use; may sleep.
+ * Return: 0 or -errno.
+ */
+int gs_backing_wipe_all (struct gs_backing *b);
 
 /* gs_backing_next_live - up to @max LIVE physical slots from @from on, in
  * physical order, with their owners, checksums and forms.

@@ -86,6 +86,9 @@ detach_locked (struct gs_device *dev, struct gs_backing *b, unsigned own_refs,
                       "backing: %s still holds %llu live pages: drain it "
                       "first (ghostswapctl backing drain %s)", b->path,
                       (unsigned long long) used, b->path);
+  /* A scrub of it is brief: wait for it rather than refuse. */
+  while (b->scrub_refs > 0)
+    pthread_cond_wait (&dev->backing_cond, &dev->backing_lock);
   /* A drain detaches its own source (own_refs > 0) while it still takes
    * no new pages. */
   if (b->refs > own_refs
@@ -96,6 +99,15 @@ detach_locked (struct gs_device *dev, struct gs_backing *b, unsigned own_refs,
   dev->backing[b->id] = NULL;
   __atomic_sub_fetch (&dev->backing_count, 1, __ATOMIC_RELAXED);
   return 0;
+}
+
+/* Close a detached backing, wiping every slot freed on it first: nothing
+ * written through this device stays readable in it. */
+static void
+close_detached (struct gs_backing *b)
+{
+  gs_backing_scrub (b, true);
+  gs_backing_close (b);
 }
 
 /* gs_backing_detach - see backing_list.h. */
@@ -110,7 +122,7 @@ gs_backing_detach (struct gs_device *dev, struct gs_backing *b,
     r = detach_locked (dev, b, own_refs, err, errlen);
   }
   if (r == 0)
-    gs_backing_close (b);
+    close_detached (b);
   return r;
 }
 
@@ -131,7 +143,7 @@ gs_backing_remove (struct gs_device *dev, const char *path,
     r = detach_locked (dev, b, 0, err, errlen);
   }
   if (r == 0)
-    gs_backing_close (b);
+    close_detached (b);
   return r;
 }
 
@@ -281,6 +293,35 @@ gs_fault_set (struct gs_device *dev, const char *path, const char *kind,
   b->fault[k].last = last;
   pthread_mutex_unlock (&b->lock);
   return 0;
+}
+
+/* gs_backings_scrub - see backing_list.h. */
+uint64_t
+gs_backings_scrub (struct gs_device *dev)
+{
+  struct gs_backing *held[GS_MAX_BACKINGS];
+  unsigned i, n = 0;
+  uint64_t done = 0;
+
+  {
+    ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&dev->backing_lock);
+    for (i = 0; i < GS_MAX_BACKINGS; i++) {
+      struct gs_backing *b = dev->backing[i];
+      if (b && __atomic_load_n (&b->dirty, __ATOMIC_RELAXED) > 0) {
+        b->scrub_refs++;      /* not removed while we scrub it */
+        held[n++] = b;
+      }
+    }
+  }
+  for (i = 0; i < n; i++)
+    done += gs_backing_scrub (held[i], false);
+  if (n > 0) {
+    ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&dev->backing_lock);
+    for (i = 0; i < n; i++)
+      held[i]->scrub_refs--;
+    pthread_cond_broadcast (&dev->backing_cond);
+  }
+  return done;
 }
 
 /* gs_backings_close_all - see backing_list.h. */

@@ -47,6 +47,13 @@ struct gs_backing *gs_backing_reserve (struct gs_device *dev,
                                        uint64_t n, uint64_t *first,
                                        uint64_t *got);
 
+/* gs_backings_scrub - wipe the slots freed on every backing since the
+ * last scrub (gs_backing_scrub), so that they can be reused.
+ * Context: takes backing_lock (not across the I/O); may sleep.
+ * Return: slots made free.
+ */
+uint64_t gs_backings_scrub (struct gs_device *dev);
+
 /* gs_backings_close_all - close every backing.
  * Context: no request, mover or drain may be running.  Return: nothing.
  */

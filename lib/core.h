@@ -60,6 +60,7 @@ struct gs_device {
    * pick a backing and reserve slots in it (so removal cannot race a
    * reservation). */
   pthread_mutex_t backing_lock;
+  pthread_cond_t backing_cond;  /* a backing's scrub_refs fell to 0 */
   struct gs_backing *backing[GS_MAX_BACKINGS];
   unsigned next_backing;      /* round-robin start for writeback targets */
   unsigned backing_count;     /* atomic: attached backings */

@@ -39,6 +39,7 @@ gs_device_create (const struct gs_config *cfg, struct gs_device **devp)
   pthread_mutex_init (&dev->bg_lock, NULL);
   pthread_cond_init (&dev->bg_cond, NULL);
   pthread_mutex_init (&dev->backing_lock, NULL);
+  pthread_cond_init (&dev->backing_cond, NULL);
   pthread_mutex_init (&dev->writeback_lock, NULL);
   pthread_mutex_init (&dev->drain_lock, NULL);
   pthread_cond_init (&dev->drain_cond, NULL);
@@ -72,6 +73,7 @@ gs_device_destroy (struct gs_device *dev)
   pthread_cond_destroy (&dev->drain_cond);
   pthread_mutex_destroy (&dev->drain_lock);
   pthread_mutex_destroy (&dev->writeback_lock);
+  pthread_cond_destroy (&dev->backing_cond);
   pthread_mutex_destroy (&dev->backing_lock);
   pthread_cond_destroy (&dev->bg_cond);
   pthread_mutex_destroy (&dev->bg_lock);
@@ -364,10 +366,8 @@ fill_slots (struct gs_device *dev, uint64_t first, uint64_t end, gs_entry fill)
         gs_entry old = __gs_slot_entry (&s);
         if (old == fill)
           continue;
-        /* Give the backing's space back before the slot can be reused. */
-        if (entry_is_backing (old))
-          gs_backing_punch (dev->backing[entry_to_backing_id (old)],
-                            entry_to_pslot (old), 1);
+        /* A freed backing slot is wiped (punched) before it is reused:
+         * gs_backing_scrub. */
         r = __gs_slot_store (dev, &s, fill);
       }
       gs_slot_unlock (&s);
@@ -422,6 +422,16 @@ zero_range (struct gs_device *dev, uint32_t count, uint64_t offset,
   return r;
 }
 
+/* After a trim or zero: wipe (punch) the backing slots it freed now,
+ * with no lock held, so that the space goes back to the file system as
+ * the request completes and nothing of the old pages stays readable. */
+static void
+scrub_freed (struct gs_device *dev)
+{
+  if (__atomic_load_n (&dev->backing_count, __ATOMIC_RELAXED) > 0)
+    gs_backings_scrub (dev);
+}
+
 /* gs_zero - see device.h. */
 int
 gs_zero (struct gs_device *dev, uint32_t count, uint64_t offset, unsigned flags)
@@ -433,6 +443,7 @@ gs_zero (struct gs_device *dev, uint32_t count, uint64_t offset, unsigned flags)
   ctr_add (&dev->ctr.zeroes, 1);
   r = zero_range (dev, count, offset, (flags & GS_ZERO_MAY_TRIM)
                   ? GS_ENTRY_EMPTY : pattern_to_entry (0));
+  scrub_freed (dev);
   return finish (dev, r);
 }
 
@@ -445,7 +456,9 @@ gs_trim (struct gs_device *dev, uint32_t count, uint64_t offset)
   if (r < 0)
     return finish (dev, r);
   ctr_add (&dev->ctr.trims, 1);
-  return finish (dev, zero_range (dev, count, offset, GS_ENTRY_EMPTY));
+  r = zero_range (dev, count, offset, GS_ENTRY_EMPTY);
+  scrub_freed (dev);
+  return finish (dev, r);
 }
 
 /* gs_flush - see device.h. */

@@ -126,6 +126,8 @@ flush_out (struct drain *d)
                                                d->nout - k, &first, &got);
     struct gs_io io;
 
+    if (!b && gs_backings_scrub (dev) > 0)
+      continue;                 /* freed slots wiped: room again */
     if (!b) {
       d->err = -ENOSPC;
       d->stop = true;
@@ -261,6 +263,8 @@ drain_batch (struct drain *d, uint64_t from)
   }
   if (d->nout > 0)
     flush_out (d);
+  /* Wipe what this batch freed on the source, in its physical order. */
+  gs_backing_scrub (d->src, false);
   return d->pslot[n - 1] + 1;
 }
 

@@ -86,6 +86,8 @@ flush (struct gs_wb_batch *bt)
                                                bt->n - k, &first, &got);
     struct gs_io io;
 
+    if (!b && gs_backings_scrub (dev) > 0)
+      continue;                 /* freed slots wiped: room again */
     if (!b) {
       /* No room anywhere: the rest stays in RAM. */
       commit (bt, k, bt->n - k, NULL, 0, -ENOSPC);
