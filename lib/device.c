@@ -422,14 +422,14 @@ zero_range (struct gs_device *dev, uint32_t count, uint64_t offset,
   return r;
 }
 
-/* After a trim or zero: wipe (punch) the backing slots it freed now,
- * with no lock held, so that the space goes back to the file system as
- * the request completes and nothing of the old pages stays readable. */
+/* After a trim or zero: have the background thread wipe (punch) the
+ * backing slots it freed soon, in batches, rather than a system call per
+ * request under the request's latency. */
 static void
 scrub_freed (struct gs_device *dev)
 {
   if (__atomic_load_n (&dev->backing_count, __ATOMIC_RELAXED) > 0)
-    gs_backings_scrub (dev);
+    gs_background_kick (dev);
 }
 
 /* gs_zero - see device.h. */

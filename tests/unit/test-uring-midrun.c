@@ -75,7 +75,9 @@ run_inject (struct bw *w)
   show (w, "round 1");
   st = bw_stats (w);
   CHECK (st.slots_backing > DEV_SLOTS / 4);
-  CHECK (st.io_uring_rings == 1);
+  /* 1, or already 2 when round 1 outlasted the first back-off (a loaded
+   * machine). */
+  CHECK (st.io_uring_rings >= 1);
   CHECK (st.io_uring_failures >= 1);
   CHECK (st.io_uring_fallback_batches > 0);
   CHECK (st.io_uring_last_error == ENOMEM);
@@ -86,7 +88,7 @@ run_inject (struct bw *w)
     bw_write_round (w, 0, DEV_SLOTS, DEV_SLOTS / 4);
     bw_verify (w, "while falling back");
     st = bw_stats (w);
-    if (st.io_uring_rings == 2)
+    if (st.io_uring_rings >= 2)
       break;
     CHECKF (now_seconds () - t0 < 30, "no new ring after 30 s (round %u)",
             round);
