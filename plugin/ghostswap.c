@@ -428,14 +428,24 @@ ghostswap_get_size (void *handle)
   return (int64_t) gs_device_size (dev);
 }
 
+/* The largest read or write payload nbdkit takes: above it nbdkit
+ * answers ENOMEM before calling the plugin (MAX_REQUEST_SIZE in its
+ * server/internal.h, 64 MiB in every release so far).  It is also more
+ * than the NBD protocol's portable 2^25 bytes. */
+#define GS_PLUGIN_MAX_PAYLOAD (64u * 1024 * 1024)
+
 static int
 ghostswap_block_size (void *handle, uint32_t *minimum, uint32_t *preferred,
                       uint32_t *maximum)
 {
-  /* Any offset and length works; whole slots avoid read-modify-write. */
+  /* Any offset and length works; whole slots avoid read-modify-write.
+   * The maximum is the payload nbdkit really accepts, not 4 GiB - 1: a
+   * client that trusts the advertisement must never meet nbdkit's
+   * ENOMEM.  Trims, zeroes and block status may still be longer (the
+   * protocol allows effect lengths above the maximum payload). */
   *minimum = 1;
   *preferred = GS_SLOT_SIZE;
-  *maximum = 0xffffffff;
+  *maximum = GS_PLUGIN_MAX_PAYLOAD;
   return 0;
 }
 
