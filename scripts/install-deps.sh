@@ -12,6 +12,7 @@ packages=(
   build-essential gcc pkg-config meson ninja-build
   libzstd-dev nbdkit-plugin-dev libnbd-dev
   liburing-dev libfuse3-dev       # io_uring backing and ghostswapd
+  libjson-c-dev                   # ghostswapctl reads JSON with json-c
   perl                            # pod2man, for the man pages
   # run and test (libnbd-bin: nbdinfo, nbdcopy, nbdfuse; systemd:
   # systemd-analyze for the unit tests; man-db, shellcheck: doc and script

@@ -13,6 +13,7 @@
 #include "ctl_conn.h"
 #include "ctl_devices.h"
 #include "ctl_output.h"
+#include "mountinfo.h"
 #include "swap_use.h"
 
 /* The columns, in the order -o may not change: the default ones first. */
@@ -144,51 +145,14 @@ read_file (const char *path, char *buf, size_t len)
   return (ssize_t) n;
 }
 
-/* unescape - undo mountinfo's octal escapes (\040 ...) in place. */
-static void
-unescape (char *s)
-{
-  char *out = s;
-
-  while (*s) {
-    if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3'
-        && s[2] >= '0' && s[2] <= '7' && s[3] >= '0' && s[3] <= '7') {
-      *out++ = (char) ((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
-      s += 4;
-    }
-    else
-      *out++ = *s++;
-  }
-  *out = '\0';
-}
-
-/* is_ghostswap_mount - is @dir a fuse.ghostswap mount point? */
+/* is_ghostswap_mount - is @dir a ghostswapd mount point? */
 static bool
 is_ghostswap_mount (const char *dir)
 {
-  FILE *fp = fopen ("/proc/self/mountinfo", "re");
-  char line[8192], *f[5], *dash, *save;
-  bool found = false;
-  int i;
+  char type[64];
 
-  if (fp == NULL)
-    return false;
-  while (!found && fgets (line, sizeof line, fp)) {
-    dash = strstr (line, " - ");
-    if (dash == NULL)
-      continue;
-    *dash = '\0';
-    f[0] = strtok_r (line, " ", &save);
-    for (i = 1; i < 5 && f[i - 1]; i++)
-      f[i] = strtok_r (NULL, " ", &save);
-    if (i < 5 || f[4] == NULL)
-      continue;
-    unescape (f[4]);
-    found = strcmp (f[4], dir) == 0
-      && strncmp (dash + 3, "fuse.ghostswap ", 15) == 0;
-  }
-  fclose (fp);
-  return found;
+  return mountinfo_fstype (dir, type, sizeof type) == 1
+    && strcmp (type, MOUNTINFO_GHOSTSWAP) == 0;
 }
 
 /* fuse_swap_device - for ghostswapd @pid: its mount (the argument that
