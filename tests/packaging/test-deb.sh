@@ -8,7 +8,9 @@
 #   - ghostswapd and ghostswapctl run (--help, --version);
 #   - the man pages (man -w, where man is installed, and the files);
 #   - the systemd units (and systemd-analyze verify of the installed ones,
-#     where available), the unit helper, the sleep hook, the docs.
+#     where available), the unit helper, the sleep hook, the docs;
+#   - ghostswap-generator on the example ghostswap.conf, whose units run
+#     installed programs.
 # Then it purges the package, also when a check fails (trap), and checks
 # that nbdkit no longer finds the plugin.
 #
@@ -139,7 +141,8 @@ rc=$?
 [[ $rc == 0 || $rc == 1 ]] && pass "sleep hook check (exit $rc: $(head -n1 "$tmp/hook.out"))" ||
     fail "sleep hook check exited $rc: $(cat "$tmp/hook.out")"
 # dh_compress gzips documents over 4 KiB: either form is the document.
-for d in README.md README.systemd.md examples/swap0.conf examples/sleep.conf copyright; do
+for d in README.md README.systemd.md examples/swap0.conf examples/sleep.conf \
+         examples/ghostswap.conf copyright; do
     f=/usr/share/doc/ghostswap/$d
     [[ -e $f || -e $f.gz ]] && pass "$f" || fail "no $f (nor $f.gz)"
 done
@@ -152,6 +155,29 @@ if command -v systemd-analyze >/dev/null; then
     rc=$?
     [[ $rc == 0 && -z $out ]] && pass "systemd-analyze verify of the installed units" ||
         fail "systemd-analyze verify (exit $rc): $out"
+fi
+
+# The generator, on the example configuration: the units it writes run
+# programs that the package installed.
+gen=/lib/systemd/system-generators/ghostswap-generator
+if [[ -x $gen ]]; then
+    pass "$gen"
+    mkdir -p "$tmp/genroot/etc/ghostswap" "$tmp/gen"
+    ex=/usr/share/doc/ghostswap/examples/ghostswap.conf
+    { [[ -e $ex ]] && cat "$ex" || zcat "$ex.gz"; } > "$tmp/genroot/etc/ghostswap/ghostswap.conf"
+    if GHOSTSWAP_GENERATOR_ROOT=$tmp/genroot "$gen" "$tmp/gen" "$tmp/gen" "$tmp/gen" 2>"$tmp/gen.err" &&
+       [[ ! -s $tmp/gen.err && -f $tmp/gen/ghostswap@swap0.service &&
+          -L $tmp/gen/swap.target.wants/ghostswap-swapon@swap0.service ]]; then
+        pass "ghostswap-generator on the example: $(cd "$tmp/gen" && ls | tr '\n' ' ')"
+    else
+        fail "ghostswap-generator on the example: $(cat "$tmp/gen.err"; ls "$tmp/gen")"
+    fi
+    for exe in $(sed -n 's/^Exec[A-Za-z]*=[-@+!:]*\([^ ]*\).*/\1/p' "$tmp"/gen/*.service | sort -u); do
+        [[ -x $exe ]] && pass "generated units run $exe: installed" ||
+            fail "generated units run $exe, which is not installed"
+    done
+else
+    fail "no executable $gen"
 fi
 
 # 7. Remove it, and nothing is left.
@@ -168,7 +194,8 @@ else
     pass "nbdkit no longer finds ghostswap"
 fi
 for f in "$plugindir/nbdkit-ghostswap-plugin.so" /usr/sbin/ghostswapd \
-         /lib/systemd/system-sleep/ghostswap "$unitdir/ghostswapd@.service"; do
+         /lib/systemd/system-sleep/ghostswap "$unitdir/ghostswapd@.service" \
+         /lib/systemd/system-generators/ghostswap-generator; do
     [[ -e $f ]] && fail "$f is left after purge"
 done
 
