@@ -133,6 +133,8 @@ for u in ghostswapd@ ghostswap-loop@ ghostswap-nbd@ ghostswap-nbd-swap@; do
     [[ -f $unitdir/$u.service ]] && pass "$unitdir/$u.service" ||
         fail "no $unitdir/$u.service"
 done
+[[ -f /usr/share/bash-completion/completions/ghostswapctl ]] && pass "bash completion of ghostswapctl" ||
+    fail "no /usr/share/bash-completion/completions/ghostswapctl"
 for x in /usr/libexec/ghostswap/ghostswap-unit-helper /lib/systemd/system-sleep/ghostswap; do
     [[ -x $x ]] && pass "$x" || fail "no executable $x"
 done
