@@ -117,7 +117,8 @@ for p in /usr/sbin/ghostswapd /usr/bin/ghostswapctl; do
 done
 
 # 5. Man pages.
-for m in man1/nbdkit-ghostswap-plugin.1 man1/ghostswapctl.1 man8/ghostswapd.8; do
+for m in man1/nbdkit-ghostswap-plugin.1 man1/ghostswapctl.1 man8/ghostswapd.8 \
+         man5/ghostswap.conf.5 man8/ghostswap-generator.8; do
     [[ -e /usr/share/man/$m.gz ]] && pass "/usr/share/man/$m.gz" ||
         fail "no /usr/share/man/$m.gz"
 done
