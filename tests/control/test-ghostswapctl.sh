@@ -44,11 +44,11 @@ cleanup () {
 trap cleanup EXIT
 trap 'exit 1' INT TERM HUP
 
-# The device "dev0": its socket where ghostswapctl looks for devices
+# The device "ctl": its socket where ghostswapctl looks for devices
 # (GHOSTSWAP_RUNDIR, the stand-in for /run/ghostswap).
 mkdir "$tmp/run"
 export GHOSTSWAP_RUNDIR=$tmp/run
-sock=$tmp/run/dev0.sock
+sock=$tmp/run/ctl.sock
 uri="nbd+unix:///?socket=$tmp/nbd.sock"
 
 "$NBDKIT" -U "$tmp/nbd.sock" -f --exit-with-parent "$PLUGIN" \
@@ -178,7 +178,7 @@ run 2 --socket "$nosock" --no-wait stats
 run 2 --socket "$nosock" -o NAME stats
 run 2 -o NAME,BOGUS
 expect_err "unknown column 'BOGUS'"
-run 2 --socket "$nosock" -n dev0 stats
+run 2 --socket "$nosock" -n ctl stats
 expect_err 'give one of them'
 run 2 --frobnicate stats
 expect_err "unknown option '--frobnicate'"
@@ -329,7 +329,7 @@ run 0 --socket "$sock" fault "$last" off
 verify "a failed drain"
 
 # --- Devices by name, and the list of devices. ---
-run 0 -n dev0 stats
+run 0 -n ctl stats
 expect_out '^size +64\.0 MiB$'
 run 3 -n nosuch stats
 expect_err "cannot connect to $tmp/run/nosuch.sock"
@@ -348,20 +348,20 @@ for _ in $(seq 1 300); do [ -S "$tmp/run/dev1.sock" ] && break; sleep 0.1; done
 
 # Two devices: a command needs a name.
 run 2 stats
-expect_err 'several devices; choose one with --name NAME: dev0 dev1 stale'
+expect_err 'several devices; choose one with --name NAME: ctl dev1 stale'
 run 0
 expect_out '^NAME +FRONTEND +SWAP-DEVICE +SIZE +STORED +COMPRESSED +RAM +RATIO +BACKINGS$'
-expect_out '^dev0 +nbd +- +64M +8M +'
+expect_out '^ctl +nbd +- +64M +8M +'
 expect_out '^dev1 +nbd +- +1G +0B +0B +'
 expect_err 'stale: no server on'
 [ "$(wc -l <"$tmp/out")" -eq 3 ] || fail "list: not a header and two devices"
 run 0 list --bytes --noheadings -o NAME,SIZE,RAM-LIMIT,BACKINGS
-expect_out '^dev0 +67108864 +33554432 +1$'
+expect_out '^ctl +67108864 +33554432 +1$'
 expect_out '^dev1 +1073741824 +16777216 +0$'
 run 0 -o +PID,socket
 expect_out "^dev1 .* $pid1 +$tmp/run/dev1.sock$"
 run 0 --json
-json_check '[x["name"] for x in d["devices"]] == ["dev0", "dev1"] and d["devices"][1]["size"] == 1 << 30 and d["devices"][0]["stored"] == 8 << 20 and d["devices"][0]["frontend"] == "nbd" and d["devices"][0]["backings"] == 1'
+json_check '[x["name"] for x in d["devices"]] == ["ctl", "dev1"] and d["devices"][1]["size"] == 1 << 30 and d["devices"][0]["stored"] == 8 << 20 and d["devices"][0]["frontend"] == "nbd" and d["devices"][0]["backings"] == 1'
 run 0 -n dev1 -o NAME,SIZE --noheadings
 [ "$(cat "$tmp/out")" = "dev1 1G" ] || { cat "$tmp/out"; fail "list -n dev1"; }
 GHOSTSWAP_RUNDIR=$tmp/empty run 0
