@@ -153,10 +153,10 @@ check_section (struct device *d, unsigned nbd_index)
     }
     if (generator_key (kv->key))
       continue;
-    if (strcmp (kv->key, "control") == 0) {
-      say (false, "%s:%u: [%s] control: not allowed here: the control "
-           "socket is " RUNDIR "/%s.sock", kv->file, kv->line, s->name,
-           s->name);
+    if (strcmp (kv->key, "control") == 0 || strcmp (kv->key, "name") == 0) {
+      say (false, "%s:%u: [%s] %s: not allowed here: the device's name is "
+           "its section's, and its control socket " RUNDIR "/%s.sock",
+           kv->file, kv->line, s->name, kv->key, s->name);
       bad = 1;
       continue;
     }
@@ -352,8 +352,12 @@ put_server_unit_deps (FILE *f, const struct device *d, const char *module,
 }
 
 static void
-put_hardening (FILE *f, bool fuse)
+put_hardening (FILE *f, const struct device *d, bool fuse)
 {
+  /* A metrics listener (metrics-listen=ADDR:PORT) needs TCP. */
+  const char *families = gen_section_get (d->s, "metrics-listen")
+    ? "AF_UNIX AF_INET AF_INET6" : "AF_UNIX";
+
   fprintf (f,
 "# A restarted server is an empty device: never behind the kernel's back.\n"
 "Restart=no\n"
@@ -365,14 +369,14 @@ put_hardening (FILE *f, bool fuse)
 "AmbientCapabilities=\n"
 "NoNewPrivileges=yes\n"
 "UMask=0077\n"
-"RestrictAddressFamilies=AF_UNIX\n"
+"RestrictAddressFamilies=%s\n"
 "RestrictNamespaces=yes\n"
 "RestrictRealtime=yes\n"
 "RestrictSUIDSGID=yes\n"
 "LockPersonality=yes\n"
 "MemoryDenyWriteExecute=yes\n"
 "SystemCallArchitectures=native\n",
-          fuse ? "CAP_SYS_ADMIN " : "");
+          fuse ? "CAP_SYS_ADMIN " : "", families);
 }
 
 static int
@@ -407,7 +411,7 @@ write_fuse (const char *dir, const struct device *d)
            "KillMode=mixed\n"
            "SendSIGKILL=no\n"
            "TimeoutStopSec=30\n", n);
-  put_hardening (f, true);
+  put_hardening (f, d, true);
   if (close_unit (f, dir, server) < 0)
     return -1;
 
@@ -472,7 +476,7 @@ write_nbd (const char *dir, const struct device *d)
            "ExecStartPost=" UNIT_HELPER_PATH " wait-pidfile " RUNDIR
            "/%s/nbdkit.pid $MAINPID\n"
            "TimeoutStopSec=30\n", n);
-  put_hardening (f, false);
+  put_hardening (f, d, false);
   if (close_unit (f, dir, server) < 0)
     return -1;
 

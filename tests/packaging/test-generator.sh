@@ -133,6 +133,7 @@ size = 12X
 
 [ctl]
 control = /tmp/x.sock
+name = other
 
 [fe]
 frontend = ublk
@@ -174,14 +175,15 @@ generate bad
 has "$err" '^ghostswap-generator: /etc/ghostswap/ghostswap\.conf:6: \[unknown\] frob: unknown key \(see ghostswap\.conf\(5\)\)$'
 has "$err" "^ghostswap-generator: /etc/ghostswap/ghostswap\.conf:9: \[badsize\] size: '12X' is not a size"
 has "$err" '/etc/ghostswap/ghostswap\.conf:12: \[ctl\] control: not allowed here'
+has "$err" '/etc/ghostswap/ghostswap\.conf:13: \[ctl\] name: not allowed here'
 has "$err" "\[fe\] frontend: 'ublk' is not fuse or nbd"
 has "$err" "\[prio\] priority: '40000' is not a swap priority"
 has "$err" '\[wb\] writeback-low: 90% must be below writeback-high \(80%\)'
 has "$err" '\[a b\]: not a device name'
-has "$err" "ghostswap\.conf:25: \[space\] backing: '/var/lib/a b': white space, quotes and backslashes are not allowed"
+has "$err" "ghostswap\.conf:26: \[space\] backing: '/var/lib/a b': white space, quotes and backslashes are not allowed"
 has "$err" '\[nbd2\] nbd-device: /dev/nbd0 is \[nbd1\].s already: skipped'
 has "$err" '\[nbd3\] nbd-device: only with frontend=nbd'
-has "$err" "ghostswap\.conf:39: 'this line has no equals sign': not KEY = VALUE"
+has "$err" "ghostswap\.conf:40: 'this line has no equals sign': not KEY = VALUE"
 has "$err" '\[syntax\]: skipped'
 has "$err" 'ghostswap\.conf\.d/10-more\.conf:1: size: outside any \[NAME\] section'
 has "$err" 'warning: /etc/ghostswap/ghostswap\.conf\.d/10-more\.conf:4: \[twice\] size: given more than once \(also on line 3\): the last value counts'
