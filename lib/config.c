@@ -36,6 +36,26 @@ const char gs_config_help[] =
   "                           /run/ghostswap/ghostswap-PID.sock; 'none': off).\n"
   "fault-injection=BOOL       Allow injected I/O faults (tests only).";
 
+/* The keys, for gs_config.given (bit i: key_names[i]). */
+static const char *const key_names[] = {
+  "size", "ram-limit", "compression-level", "compact-threshold", "backing",
+  "backing-size", "punch-holes", "writeback-high", "writeback-low",
+  "control", "fault-injection",
+};
+#define NKEYS (sizeof key_names / sizeof key_names[0])
+_Static_assert (NKEYS <= 32, "gs_config.given has 32 bits");
+
+static uint32_t
+key_bit (const char *key)
+{
+  size_t i;
+
+  for (i = 0; i < NKEYS; i++)
+    if (strcmp (key, key_names[i]) == 0)
+      return UINT32_C (1) << i;
+  return 0;
+}
+
 static uint64_t
 physical_ram (void)
 {
@@ -70,6 +90,7 @@ gs_config_init (struct gs_config *cfg)
   cfg->writeback_low = 75;
   cfg->control = NULL;
   cfg->fault_injection = false;
+  cfg->given = cfg->given_twice = 0;
 }
 
 /* gs_config_free - see config.h. */
@@ -184,10 +205,9 @@ parse_int (const char *value, long min, long max, long *out)
   return 0;
 }
 
-/* gs_config_set - see config.h. */
-int
-gs_config_set (struct gs_config *cfg, const char *key, const char *value,
-               char *err, size_t errlen)
+static int
+set_key (struct gs_config *cfg, const char *key, const char *value,
+         char *err, size_t errlen)
 {
   uint64_t bytes;
   long n;
@@ -294,6 +314,55 @@ gs_config_set (struct gs_config *cfg, const char *key, const char *value,
   }
   return gs_errmsg (err, errlen, -ENOENT,
                "%s: unknown key (see --help for the keys)", key);
+}
+
+/* gs_config_set - see config.h. */
+int
+gs_config_set (struct gs_config *cfg, const char *key, const char *value,
+               char *err, size_t errlen)
+{
+  int r = set_key (cfg, key, value, err, errlen);
+  uint32_t bit = key_bit (key);
+
+  if (r < 0)
+    return r;
+  if ((cfg->given & bit) && bit != key_bit ("backing"))
+    cfg->given_twice |= bit;
+  cfg->given |= bit;
+  return 0;
+}
+
+/* gs_config_warnings - see config.h. */
+int
+gs_config_warnings (const struct gs_config *cfg, char *buf, size_t buflen)
+{
+  char a[32];
+  size_t used = 0;
+  int n = 0;
+  size_t i;
+
+#define WARN(...)                                                       \
+  do {                                                                  \
+    n++;                                                                \
+    if (used < buflen)                                                  \
+      used += (size_t) snprintf (buf + used, buflen - used, __VA_ARGS__); \
+  } while (0)
+
+  if (buflen > 0)
+    buf[0] = '\0';
+  for (i = 0; i < NKEYS; i++)
+    if (cfg->given_twice & (UINT32_C (1) << i))
+      WARN ("%s: given more than once: the last value counts\n",
+            key_names[i]);
+  if (cfg->ram_limit > physical_ram ())
+    WARN ("ram-limit: %s is more than this machine's memory (%.1f GiB): "
+          "the RAM tier could take all of it\n",
+          gs_format_size (cfg->ram_limit, a, sizeof a),
+          (double) physical_ram () / GIB);
+  if ((cfg->given & key_bit ("backing-size")) && cfg->nbacking == 0)
+    WARN ("backing-size: given without backing=: it has no effect\n");
+#undef WARN
+  return n;
 }
 
 /* gs_config_check - see config.h. */

@@ -13,6 +13,7 @@ packages=(
   libzstd-dev nbdkit-plugin-dev libnbd-dev
   liburing-dev libfuse3-dev       # io_uring backing and ghostswapd
   libisal-dev                     # crc32c of backing pages (ISA-L)
+  libjson-c-dev                   # ghostswapctl reads JSON with json-c
   perl                            # pod2man, for the man pages
   # run and test (libnbd-bin: nbdinfo, nbdcopy, nbdfuse; systemd:
   # systemd-analyze for the unit tests; man-db, shellcheck: doc and script

@@ -1,6 +1,6 @@
 /* ghostswapd: the ghostswap engine served as a file in a FUSE mount.
  *
- *   ghostswapd [OPTIONS] MOUNTPOINT [KEY=VALUE ...]
+ *   ghostswapd [OPTIONS] MOUNTPOINT [SIZE] [KEY=VALUE ...]
  *
  * The mount holds `swap`, the device (attach it with losetup, then mkswap
  * and swapon the loop device), and `stats`, the engine's statistics.  The
@@ -50,6 +50,7 @@
 #include "ghostswap/device.h"
 #include "ghostswap/harden.h"
 #include "ghostswap/stats.h"
+#include "mountinfo.h"
 #include "sd_notify.h"
 #include "swap_use.h"
 
@@ -114,7 +115,7 @@ static void
 usage (FILE *fp)
 {
   fprintf (fp,
-"Usage: ghostswapd [OPTIONS] MOUNTPOINT [KEY=VALUE ...]\n"
+"Usage: ghostswapd [OPTIONS] MOUNTPOINT [SIZE] [KEY=VALUE ...]\n"
 "Serve a ghostswap device as the file MOUNTPOINT/swap (with its statistics\n"
 "in MOUNTPOINT/stats) for losetup + mkswap + swapon.\n"
 "\n"
@@ -186,6 +187,8 @@ set_key (const char *key, const char *value)
   }
 }
 
+static void warn_config (void);
+
 static void
 parse_args (int argc, char **argv)
 {
@@ -246,9 +249,14 @@ parse_args (int argc, char **argv)
   for (i = optind; i < argc; i++) {
     char *eq = strchr (argv[i], '=');
 
+    /* A bare value is the size, as nbdkit's magic key: ghostswapd MNT 1G. */
+    if (eq == NULL && i == optind) {
+      set_key ("size", argv[i]);
+      continue;
+    }
     if (eq == NULL || eq == argv[i]) {
-      log_error ("'%s': not KEY=VALUE (the mount point comes first, once)",
-                 argv[i]);
+      log_error ("'%s': not KEY=VALUE (the mount point comes first, then "
+                 "the size or size=SIZE, then KEY=VALUE pairs)", argv[i]);
       exit (EXIT_FAILURE);
     }
     *eq = '\0';
@@ -259,6 +267,22 @@ parse_args (int argc, char **argv)
     log_error ("%s", err);
     exit (EXIT_FAILURE);
   }
+  warn_config ();
+}
+
+/* warn_config - what is valid but probably not meant (a key given twice,
+ * ram-limit above the machine's memory, ...), one warning each. */
+static void
+warn_config (void)
+{
+  char buf[ERRLEN * 2];
+  char *line, *save = NULL;
+
+  if (gs_config_warnings (&cfg, buf, sizeof buf) == 0)
+    return;
+  for (line = strtok_r (buf, "\n", &save); line;
+       line = strtok_r (NULL, "\n", &save))
+    log_warning ("%s", line);
 }
 
 /* ---- Daemonizing ---- */
@@ -637,6 +661,8 @@ signal_thread (void *arg)
 
 /* ---- Main ---- */
 
+static void refuse_live_device (void);
+
 static void
 resolve_mountpoint (void)
 {
@@ -652,6 +678,30 @@ resolve_mountpoint (void)
   }
   snprintf (swapfile, sizeof swapfile, "%s%s%s", mountpoint,
             strcmp (mountpoint, "/") == 0 ? "" : "/", GHOSTFS_SWAP_NAME);
+  refuse_live_device ();
+}
+
+/* refuse_live_device - never mount over a ghostswap device that is
+ * already there: the new, empty device would hide the live one (and its
+ * swap file, which may be active swap) from everyone but the kernel. */
+static void
+refuse_live_device (void)
+{
+  char type[64], what[4096];
+
+  if (mountinfo_fstype (mountpoint, type, sizeof type) != 1
+      || strcmp (type, MOUNTINFO_GHOSTSWAP) != 0)
+    return;
+  if (swap_use_active (swapfile, what, sizeof what) > 0)
+    log_error ("%s is already a ghostswap device, and its file is active "
+               "swap on %s: refusing to mount a second device over it",
+               mountpoint, what);
+  else
+    log_error ("%s is already a ghostswap device (another ghostswapd "
+               "serves it): refusing to mount a second device over it; "
+               "stop that one first, or choose another directory",
+               mountpoint);
+  exit (EXIT_FAILURE);
 }
 
 static void

@@ -35,6 +35,8 @@ struct gs_config {
   unsigned writeback_low;     /* percent of ram-limit where it stops */
   char *control;              /* control socket path (owned), NULL: default */
   bool fault_injection;       /* allow gs_fault_set (tests only) */
+  uint32_t given;             /* keys set by gs_config_set (one bit each) */
+  uint32_t given_twice;       /* non-repeatable keys set more than once */
 };
 
 /* A description of every key, one "key=VALUE  text" line each, for --help. */
@@ -74,6 +76,17 @@ int gs_config_set (struct gs_config *cfg, const char *key, const char *value,
  * Return: 0 or -EINVAL with a message in @err.
  */
 int gs_config_check (const struct gs_config *cfg, char *err, size_t errlen);
+
+/* gs_config_warnings - what is valid but probably not meant: a key
+ * (other than backing) given more than once, ram-limit above the
+ * machine's memory, backing-size without a backing.  One line per
+ * warning, each naming its key, into @buf (NUL-terminated, lines ended by
+ * newlines).
+ *
+ * Context: any.
+ * Return: the number of warnings.
+ */
+int gs_config_warnings (const struct gs_config *cfg, char *buf, size_t buflen);
 
 /* gs_parse_size - parse a byte count with an optional suffix
  * (b, k/K, M, G, T, P, E: powers of 1024; "KiB"/"KB"-style tails accepted).
