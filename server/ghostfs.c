@@ -449,12 +449,13 @@ static void
 op_fsync (fuse_req_t req, fuse_ino_t ino, int datasync,
           struct fuse_file_info *fi)
 {
+  struct ghostfs *fs = fs_of (req);     /* not after the reply frees req */
   uint64_t t0 = gs_latency_now ();
-  int r = ino == GHOSTFS_INO_SWAP ? gs_flush (fs_of (req)->dev) : 0;
+  int r = ino == GHOSTFS_INO_SWAP ? gs_flush (fs->dev) : 0;
 
   fuse_reply_err (req, -r);
   if (ino == GHOSTFS_INO_SWAP)
-    gs_latency_record (fs_of (req)->latency, GS_OP_FLUSH, t0);
+    gs_latency_record (fs->latency, GS_OP_FLUSH, t0);
 }
 
 /* op_statfs - blocks are slots: free ones are the empty slots. */
