@@ -1,5 +1,6 @@
 /* ghostswap service: the metrics over HTTP (see metrics_http.h). */
 #include <errno.h>
+#include <arpa/inet.h>
 #include <netdb.h>
 #include <pthread.h>
 #include <signal.h>
@@ -16,6 +17,7 @@
 
 struct gs_metrics_http {
   struct MHD_Daemon *daemon;
+  char address[INET6_ADDRSTRLEN + 16];  /* as bound: [V6]:PORT or V4:PORT */
   int fd;                       /* the listening socket (ours to close) */
   struct gs_metrics_source *src;
 };
@@ -120,6 +122,30 @@ listen_on (const char *addr, int *fdp, char *err, size_t errlen)
   return 0;
 }
 
+/* bound_address - "HOST:PORT" of the listening @fd (the port the kernel
+ * chose for port 0). */
+static void
+bound_address (int fd, char *buf, size_t len)
+{
+  struct sockaddr_storage ss;
+  socklen_t sl = sizeof ss;
+  char host[INET6_ADDRSTRLEN];
+
+  buf[0] = '\0';
+  if (getsockname (fd, (struct sockaddr *) &ss, &sl) < 0)
+    return;
+  if (ss.ss_family == AF_INET6) {
+    struct sockaddr_in6 *a = (struct sockaddr_in6 *) &ss;
+    inet_ntop (AF_INET6, &a->sin6_addr, host, sizeof host);
+    snprintf (buf, len, "[%s]:%u", host, ntohs (a->sin6_port));
+  }
+  else if (ss.ss_family == AF_INET) {
+    struct sockaddr_in *a = (struct sockaddr_in *) &ss;
+    inet_ntop (AF_INET, &a->sin_addr, host, sizeof host);
+    snprintf (buf, len, "%s:%u", host, ntohs (a->sin_port));
+  }
+}
+
 /* gs_metrics_http_start - see metrics_http.h. */
 int
 gs_metrics_http_start (const char *addr, struct gs_metrics_source *src,
@@ -139,6 +165,7 @@ gs_metrics_http_start (const char *addr, struct gs_metrics_source *src,
     free (http);
     return r;
   }
+  bound_address (http->fd, http->address, sizeof http->address);
   /* Its thread takes no signal: they are the front end's. */
   sigfillset (&all);
   pthread_sigmask (SIG_SETMASK, &all, &old);
@@ -159,6 +186,13 @@ gs_metrics_http_start (const char *addr, struct gs_metrics_source *src,
   }
   *httpp = http;
   return 0;
+}
+
+/* gs_metrics_http_address - see metrics_http.h. */
+const char *
+gs_metrics_http_address (const struct gs_metrics_http *http)
+{
+  return http->address;
 }
 
 /* gs_metrics_http_stop - see metrics_http.h. */

@@ -24,7 +24,7 @@
 struct gs_metrics_http;
 
 /* gs_metrics_http_start - listen on @addr ("HOST:PORT", "[V6]:PORT";
- * numeric only) and serve @src's exposition at /metrics.  @src must
+ * numeric only; port 0: one the kernel chooses) and serve @src's exposition at /metrics.  @src must
  * outlive the listener.
  * Context: starts a thread with every signal blocked.
  * Return: 0 and *@httpp, or -errno with a message in @err.
@@ -32,6 +32,12 @@ struct gs_metrics_http;
 int gs_metrics_http_start (const char *addr, struct gs_metrics_source *src,
                            struct gs_metrics_http **httpp,
                            char *err, size_t errlen);
+
+/* gs_metrics_http_address - the address listened on, as HOST:PORT with
+ * the port the kernel chose if @addr asked for port 0.
+ * Context: any.  Return: a string owned by @http.
+ */
+const char *gs_metrics_http_address (const struct gs_metrics_http *http);
 
 /* gs_metrics_http_stop - stop listening and free.  NULL: nothing.
  * Context: may sleep.  Return: nothing.

@@ -247,7 +247,7 @@ gs_service_start (struct gs_device *dev, const struct gs_config *cfg,
       say (svc->log, GS_LOG_ERROR, "%s", err);
     else
       say (svc->log, GS_LOG_INFO, "metrics on http://%s/metrics",
-           cfg->metrics_listen);
+           gs_metrics_http_address (svc->http));
   }
   if (r < 0) {
     gs_service_stop (svc);

@@ -1,15 +1,18 @@
 #!/bin/bash
 # ghostswap control test: metrics for a fleet.  Two devices (two nbdkit
 # processes, name=alpha and name=beta) serve their metrics over HTTP
-# (metrics-listen=127.0.0.1:PORT); each exposition must pass
-# `promtool check metrics`, and the two written as node_exporter's
-# textfile collector reads them (ghostswap-alpha.prom, ghostswap-beta.prom
-# in one directory, merged by family) must hold no series twice and pass
-# promtool merged.  The figures are checked against what was done: only
-# alpha was written to, so only alpha counts writes and has write
-# latencies.  /metrics answers GET; other paths 404, POST 405.
+# (metrics-listen=127.0.0.1:PORT) and on their control sockets.  The
+# shipped textfile writer (packaging/systemd/ghostswap-textfile, run by
+# ghostswap-textfile.timer, whose units systemd-analyze verifies) writes
+# ghostswap-alpha.prom and ghostswap-beta.prom into one directory: each
+# must pass `promtool check metrics`, and the directory merged by family
+# as node_exporter's textfile collector merges it must hold no series
+# twice and pass promtool merged.  The figures are checked against what
+# was done: only alpha was written to, so only alpha counts writes and
+# has write latencies.  /metrics answers GET; other paths 404, POST 405.
 #
-# Environment: GHOSTSWAP_PLUGIN (the built plugin), NBDKIT (default nbdkit).
+# Environment: GHOSTSWAP_PLUGIN (the built plugin), GHOSTSWAPCTL (the
+# built client), SOURCE_ROOT (the source tree), NBDKIT (default nbdkit).
 
 set -e
 set -o pipefail
@@ -22,6 +25,9 @@ PLUGIN=${GHOSTSWAP_PLUGIN:-}
 NBDKIT=${NBDKIT:-nbdkit}
 [ -n "$PLUGIN" ] || skip "GHOSTSWAP_PLUGIN is not set (run through meson test)"
 [ -r "$PLUGIN" ] || skip "plugin $PLUGIN not found"
+CTL=${GHOSTSWAPCTL:-}
+[ -x "$CTL" ] || skip "GHOSTSWAPCTL is not set (run through meson test)"
+units=${SOURCE_ROOT:?SOURCE_ROOT is not set (run through meson test)}/packaging/systemd
 command -v "$NBDKIT" >/dev/null || skip "$NBDKIT not found"
 command -v promtool >/dev/null ||
     skip "promtool not found (Debian package prometheus)"
@@ -37,21 +43,28 @@ cleanup () {
 trap cleanup EXIT
 trap 'exit 1' INT TERM HUP
 
-# Two free loopback ports (bound and released by the kernel's choice).
-read -r port_a port_b < <(python3 -c '
-import socket
-s = [socket.socket() for _ in range(2)]
-for x in s: x.bind(("127.0.0.1", 0))
-print(*[x.getsockname()[1] for x in s])')
-
-start () {                      # start NAME PORT
-    "$NBDKIT" -U "$tmp/$1.nbd" -f --exit-with-parent "$PLUGIN" size=64M \
+# Port 0: the kernel chooses; the plugin says which (nbdkit -v).
+start () {                      # start NAME: sets port
+    local i
+    "$NBDKIT" -v -U "$tmp/$1.nbd" -f --exit-with-parent "$PLUGIN" size=64M \
               name="$1" control="$tmp/$1.sock" \
-              metrics-listen="127.0.0.1:$2" 2>"$tmp/$1.err" &
+              metrics-listen=127.0.0.1:0 2>"$tmp/$1.err" &
     pids+=($!)
+    port=
+    for i in $(seq 100); do
+        port=$(sed -n 's|.*ghostswap: metrics on http://127.0.0.1:\([0-9]*\)/metrics$|\1|p' "$tmp/$1.err")
+        [ -n "$port" ] && return 0
+        kill -0 "${pids[-1]}" 2>/dev/null ||
+            { cat "$tmp/$1.err" >&2; fail "nbdkit ($1) exited at start"; }
+        sleep 0.1
+    done
+    cat "$tmp/$1.err" >&2
+    fail "$1: no 'metrics on http://127.0.0.1:PORT/metrics' in nbdkit -v's log"
 }
-start alpha "$port_a"
-start beta "$port_b"
+start alpha
+port_a=$port
+start beta
+port_b=$port
 
 fetch () {                      # fetch PORT PATH [METHOD] -> status, body in $tmp/body
     python3 - "$@" > "$tmp/status" <<'PY'
@@ -80,7 +93,7 @@ for port in "$port_a" "$port_b"; do
         sleep 0.1
     done
     [ "$(cut -d' ' -f1 "$tmp/status")" = 200 ] ||
-        { cat "$tmp"/*.err >&2; fail "no metrics on 127.0.0.1:$port"; }
+        { tail -n 20 "$tmp"/*.err >&2; fail "no metrics on 127.0.0.1:$port"; }
 done
 grep -q "text/plain; version=0.0.4" "$tmp/status" ||
     fail "Content-Type is not the text format's: $(cat "$tmp/status")"
@@ -90,10 +103,17 @@ head -c 1M /dev/urandom > "$tmp/data"
 nbdcopy "$tmp/data" "nbd+unix:///?socket=$tmp/alpha.nbd" ||
     fail "nbdcopy to alpha failed"
 
+# The textfile writer, as the timer runs it; a stale file of a device
+# that is gone is removed.
 textdir=$tmp/node-exporter
 mkdir "$textdir"
-fetch "$port_a" /metrics 2>"$textdir/ghostswap-alpha.prom"
-fetch "$port_b" /metrics 2>"$textdir/ghostswap-beta.prom"
+echo "ghostswap_info{name=\"gone\"} 1" > "$textdir/ghostswap-gone.prom"
+echo "other_metric 1" > "$textdir/other.prom"
+GHOSTSWAP_RUNDIR=$tmp GHOSTSWAPCTL=$CTL "$units/ghostswap-textfile" "$textdir" ||
+    fail "ghostswap-textfile failed"
+[ "$(cd "$textdir" && echo *)" = "ghostswap-alpha.prom ghostswap-beta.prom other.prom" ] ||
+    fail "textfile directory holds: $(cd "$textdir" && echo .* *)"
+rm "$textdir/other.prom"
 
 for f in "$textdir"/*.prom; do
     promtool check metrics < "$f" > "$tmp/lint" 2>&1 ||
@@ -161,6 +181,12 @@ grep -q '^ghostswap_info{name="beta",version="[0-9.]*",frontend="nbd",transport=
 peak=$(value "$a" 'ghostswap_memory_peak_bytes{name="alpha"}')
 [ -n "$peak" ] && [ "$peak" -gt 0 ] || fail "alpha: memory peak '$peak'"
 
+# HTTP serves what the control socket does (but for the moments between).
+fetch "$port_b" /metrics 2>"$tmp/http.prom"
+diff <(grep -v -e _peak_bytes -e duration_seconds_sum "$tmp/http.prom") \
+     <(grep -v -e _peak_bytes -e duration_seconds_sum "$b") > "$tmp/diff" ||
+    fail "beta: HTTP and textfile differ: $(cat "$tmp/diff")"
+
 # Only /metrics, only GET (and HEAD).
 fetch "$port_a" /other 2>/dev/null
 [ "$(cut -d' ' -f1 "$tmp/status")" = 404 ] || fail "/other: $(cat "$tmp/status")"
@@ -174,5 +200,23 @@ if "$NBDKIT" -U "$tmp/c.nbd" --exit-with-parent "$PLUGIN" size=64M \
 fi
 grep -q "metrics-listen 127.0.0.1:$port_a: Address already in use" "$tmp/c.err" ||
     fail "no clear error for a taken port: $(cat "$tmp/c.err")"
+
+# The timer and its service as systemd reads them (stub programs, so that
+# only the units are judged).
+if command -v systemd-analyze >/dev/null && [ -e /lib/systemd/system/timers.target ]; then
+    root=$tmp/root
+    mkdir -p "$root/lib/systemd" "$root/etc/systemd/system" \
+             "$root/usr/libexec/ghostswap" "$root/var/lib/prometheus/node-exporter"
+    cp -a /lib/systemd/system "$root/lib/systemd/system"
+    cp "$units"/ghostswap-textfile.{service,timer} "$root/etc/systemd/system/"
+    printf '#!/bin/sh\nexit 0\n' > "$root/usr/libexec/ghostswap/ghostswap-textfile"
+    chmod +x "$root/usr/libexec/ghostswap/ghostswap-textfile"
+    out=$(systemd-analyze verify --root="$root" --man=no \
+              ghostswap-textfile.timer ghostswap-textfile.service 2>&1) ||
+        fail "systemd-analyze verify: $out"
+    [ -z "$out" ] || fail "systemd-analyze verify: $out"
+else
+    echo "$prog: no systemd-analyze: the timer units are not verified"
+fi
 
 echo "$prog: ok"

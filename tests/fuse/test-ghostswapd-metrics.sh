@@ -12,8 +12,16 @@ set -o pipefail
 require_fuse
 command -v python3 >/dev/null || skip "python3 not found"
 
-port=$(python3 -c '
-import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+# Port 0: the kernel chooses, the daemon says which (-v).
+find_port () {
+    local i
+    for i in $(seq 50); do
+        port=$(sed -n 's|.*metrics on http://127.0.0.1:\([0-9]*\)/metrics$|\1|p' "$log")
+        [ -n "$port" ] && return 0
+        sleep 0.1
+    done
+    fail "no 'metrics on http://127.0.0.1:PORT/metrics' in the log"
+}
 metrics () {
     python3 -c '
 import sys, urllib.request
@@ -24,8 +32,8 @@ value () {                      # value SERIES: its value in $tmp/m
 }
 
 start_daemon "$mnt" size=64M ram-limit=16M name=fleet0 \
-             metrics-listen="127.0.0.1:$port"
-for _ in $(seq 50); do metrics > "$tmp/m" 2>/dev/null && break; sleep 0.1; done
+             metrics-listen=127.0.0.1:0
+find_port
 metrics > "$tmp/m" || fail "no metrics on 127.0.0.1:$port"
 
 # 16 writes with an fsync, 16 reads, a hole punched (trim), a range zeroed.
@@ -58,8 +66,9 @@ fi
 # Without name=, the name is the control socket's base name.
 kill -TERM "$pid"
 wait_exit 10
-start_daemon "$mnt" size=64M metrics-listen="127.0.0.1:$port"
-for _ in $(seq 50); do metrics > "$tmp/m" 2>/dev/null && break; sleep 0.1; done
+start_daemon "$mnt" size=64M metrics-listen=127.0.0.1:0
+find_port
+metrics > "$tmp/m" || fail "no metrics on 127.0.0.1:$port"
 grep -q '^ghostswap_info{name="ctl",' "$tmp/m" ||
     fail "default name: $(grep info "$tmp/m")"
 kill -TERM "$pid"
