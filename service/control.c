@@ -153,7 +153,7 @@ reply_error (struct request *rq, const char *fmt, ...)
     add_string (rq, "error", msg, strlen (msg));
 }
 
-/* The text of errno @r (either sign); strerrordesc_np: see lib/errmsg.h. */
+/* The text of errno @r (either sign); strerrordesc_np: see common/errmsg.h. */
 static const char *
 errstr (int r, char *buf, size_t len)
 {

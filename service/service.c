@@ -98,7 +98,7 @@ gs_service_create_device (const struct gs_config *cfg, gs_log_fn log,
     }
     say (log, GS_LOG_DEBUG, "backing %s attached", cfg->backing[i]);
   }
-  say (log, GS_LOG_DEBUG, "device: size=%s ram-limit=%s compression-level=%d "
+  say (log, GS_LOG_DEBUG, "device size=%s ram-limit=%s compression-level=%d "
        "compact-threshold=%u, %u backing(s)",
        gs_format_size (cfg->size, sz, sizeof sz),
        gs_format_size (cfg->ram_limit, rl, sizeof rl),
