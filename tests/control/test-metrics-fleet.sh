@@ -45,13 +45,12 @@ trap 'exit 1' INT TERM HUP
 
 # Port 0: the kernel chooses; the plugin says which (nbdkit -v).
 start () {                      # start NAME: sets port
-    local i
     "$NBDKIT" -v -U "$tmp/$1.nbd" -f --exit-with-parent "$PLUGIN" size=64M \
               name="$1" control="$tmp/$1.sock" \
               metrics-listen=127.0.0.1:0 2>"$tmp/$1.err" &
     pids+=($!)
     port=
-    for i in $(seq 100); do
+    for _ in $(seq 100); do
         port=$(sed -n 's|.*ghostswap: metrics on http://127.0.0.1:\([0-9]*\)/metrics$|\1|p' "$tmp/$1.err")
         [ -n "$port" ] && return 0
         kill -0 "${pids[-1]}" 2>/dev/null ||
@@ -170,8 +169,9 @@ w=$(value "$b" 'ghostswap_written_bytes_total{name="beta"}')
 [ "$w" = 0 ] || fail "beta: written_bytes_total is '$w', want 0"
 nw=$(value "$a" 'ghostswap_requests_total{name="alpha",op="write"}')
 lw=$(value "$a" 'ghostswap_request_duration_seconds_count{name="alpha",op="write"}')
-[ -n "$nw" ] && [ "$nw" -gt 0 ] && [ "$lw" = "$nw" ] ||
+if ! [ "${nw:-0}" -gt 0 ] || [ "$lw" != "$nw" ]; then
     fail "alpha: $nw writes counted, $lw timed"
+fi
 inf=$(value "$a" 'ghostswap_request_duration_seconds_bucket{name="alpha",op="write",le="+Inf"}')
 [ "$inf" = "$nw" ] || fail "alpha: +Inf bucket $inf, want $nw"
 grep -q '^ghostswap_info{name="alpha",version="[0-9.]*",frontend="nbd",transport="unix"} 1$' "$a" ||
@@ -179,7 +179,7 @@ grep -q '^ghostswap_info{name="alpha",version="[0-9.]*",frontend="nbd",transport
 grep -q '^ghostswap_info{name="beta",version="[0-9.]*",frontend="nbd",transport="none"} 1$' "$b" ||
     fail "beta (no client yet): no ghostswap_info with transport none: $(grep info "$b")"
 peak=$(value "$a" 'ghostswap_memory_peak_bytes{name="alpha"}')
-[ -n "$peak" ] && [ "$peak" -gt 0 ] || fail "alpha: memory peak '$peak'"
+[ "${peak:-0}" -gt 0 ] || fail "alpha: memory peak '$peak'"
 
 # HTTP serves what the control socket does (but for the moments between).
 fetch "$port_b" /metrics 2>"$tmp/http.prom"

@@ -14,8 +14,7 @@ command -v python3 >/dev/null || skip "python3 not found"
 
 # Port 0: the kernel chooses, the daemon says which (-v).
 find_port () {
-    local i
-    for i in $(seq 50); do
+    for _ in $(seq 50); do
         port=$(sed -n 's|.*metrics on http://127.0.0.1:\([0-9]*\)/metrics$|\1|p' "$log")
         [ -n "$port" ] && return 0
         sleep 0.1
