@@ -279,20 +279,6 @@ gs_service_stop (struct gs_service *svc)
   free (svc);
 }
 
-/* gs_service_name - see service.h. */
-const char *
-gs_service_name (const struct gs_service *svc)
-{
-  return svc->name;
-}
-
-/* gs_service_control_path - see service.h. */
-const char *
-gs_service_control_path (const struct gs_service *svc)
-{
-  return svc->control_path[0] ? svc->control_path : NULL;
-}
-
 /* gs_service_set_transport - see service.h. */
 void
 gs_service_set_transport (struct gs_service *svc, const char *transport)

@@ -16,7 +16,7 @@
 
 /* Default socket directory.  A device's socket is GS_CONTROL_DEFAULT_DIR
  * "/NAME.sock" unless control=PATH names another (NAME: the name= key,
- * see gs_service_name in include/ghostswap/service/service.h). */
+ * see include/ghostswap/service/service.h). */
 #define GS_CONTROL_DEFAULT_DIR "/run/ghostswap"
 
 #endif /* GHOSTSWAP_CONTROL_H */

@@ -74,16 +74,6 @@ int gs_service_start (struct gs_device *dev, const struct gs_config *cfg,
  */
 void gs_service_stop (struct gs_service *svc);
 
-/* gs_service_name - the device's name.
- * Context: any.  Return: a string owned by @svc.
- */
-const char *gs_service_name (const struct gs_service *svc);
-
-/* gs_service_control_path - the control socket's path, or NULL if none.
- * Context: any.  Return: a string owned by @svc.
- */
-const char *gs_service_control_path (const struct gs_service *svc);
-
 /* gs_service_set_transport - how clients reach the device, for the
  * ghostswap_info metric ("unix", "tcp", "vsock", "fuse", ...): a static
  * string.
