@@ -242,21 +242,19 @@ backings_json (const struct gs_backing_info *b, unsigned n)
     struct json_object *o = json_object_new_object ();
     bool ok = o != NULL;
 
-#define B(key, v) ok = ok && obj_add (o, key, v)
-    B ("path", gs_json_string (b[i].path, strnlen (b[i].path,
-                                                   sizeof b[i].path)));
-    B ("id", json_object_new_uint64 (b[i].id));
-    B ("size", json_object_new_uint64 (b[i].size));
-    B ("slots", json_object_new_uint64 (b[i].slots));
-    B ("used", json_object_new_uint64 (b[i].used));
-    B ("healthy", json_object_new_boolean (b[i].healthy));
-    B ("draining", json_object_new_boolean (b[i].draining));
-    B ("block_device", json_object_new_boolean (b[i].block_device));
-    B ("reads", json_object_new_uint64 (b[i].reads));
-    B ("writes", json_object_new_uint64 (b[i].writes));
-    B ("read_errors", json_object_new_uint64 (b[i].read_errors));
-    B ("write_errors", json_object_new_uint64 (b[i].write_errors));
-#undef B
+    ok = ok && obj_add (o, "path",
+                        gs_json_string (b[i].path,
+                                        strnlen (b[i].path, sizeof b[i].path)));
+#define GS_BACKING_JSON_U(v) json_object_new_uint64 (v)
+#define GS_BACKING_JSON_I(v) json_object_new_uint64 (v)
+#define GS_BACKING_JSON_B(v) json_object_new_boolean (v)
+#define GS_BACKING_KEY(type, field, metric, kind, help)                 \
+    ok = ok && obj_add (o, #field, GS_BACKING_JSON_##type (b[i].field));
+    GS_BACKING_FIELDS (GS_BACKING_KEY)
+#undef GS_BACKING_KEY
+#undef GS_BACKING_JSON_U
+#undef GS_BACKING_JSON_I
+#undef GS_BACKING_JSON_B
     if (!ok || json_object_array_add (a, o) < 0) {
       json_object_put (o);
       json_object_put (a);

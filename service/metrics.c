@@ -151,39 +151,27 @@ stats_metrics (struct out *o, const struct gs_stats *st)
 
 /* ---- Backings, drain, latency, memory, identity ---- */
 
+/* backing_metrics - one family per figure of GS_BACKING_FIELDS, over
+ * every backing, labelled by path. */
 static void
 backing_metrics (struct out *o, const struct gs_backing_info *b, unsigned n)
 {
+  char metric[96];
   unsigned i;
-
-  /* One family over every backing, labelled by path; @expr uses b[i]. */
-#define PER_BACKING(metric, type, help, expr)                           \
-  family (o, "backing_" metric, type, help);                            \
-  for (i = 0; i < n; i++)                                               \
-    sample_u64 (o, "backing_" metric, "", "path", b[i].path,            \
-                (uint64_t) (expr))
 
   if (n == 0)
     return;
-  PER_BACKING ("size_bytes", "gauge", "Size of the backing.", b[i].size);
-  PER_BACKING ("slots", "gauge", "Physical slots of the backing.", b[i].slots);
-  PER_BACKING ("used_slots", "gauge", "Live physical slots of the backing.",
-               b[i].used);
-  PER_BACKING ("healthy", "gauge",
-               "1 unless a write to the backing failed (then it takes no "
-               "new pages).", b[i].healthy);
-  PER_BACKING ("draining", "gauge",
-               "1 while a drain or migration empties the backing.",
-               b[i].draining);
-  PER_BACKING ("read_pages_total", "counter", "Pages read from the backing.",
-               b[i].reads);
-  PER_BACKING ("written_pages_total", "counter",
-               "Pages written to the backing.", b[i].writes);
-  PER_BACKING ("read_errors_total", "counter",
-               "Reads from the backing that failed.", b[i].read_errors);
-  PER_BACKING ("write_errors_total", "counter",
-               "Writes to the backing that failed.", b[i].write_errors);
-#undef PER_BACKING
+#define GS_BACKING_METRIC(type, field, m, kind, help)                   \
+  if (strcmp (#kind, "NONE") != 0) {                                    \
+    snprintf (metric, sizeof metric, "backing_%s", m);                  \
+    family (o, metric, strcmp (#kind, "COUNTER") == 0 ? "counter"       \
+            : "gauge", help);                                           \
+    for (i = 0; i < n; i++)                                             \
+      sample_u64 (o, metric, "", "path", b[i].path,                     \
+                  (uint64_t) b[i].field);                               \
+  }
+  GS_BACKING_FIELDS (GS_BACKING_METRIC)
+#undef GS_BACKING_METRIC
 }
 
 static void
