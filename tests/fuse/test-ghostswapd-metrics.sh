@@ -65,6 +65,7 @@ fi
 # Without name=, the name is the control socket's base name.
 kill -TERM "$pid"
 wait_exit 10
+[ "$status" = 0 ] || fail "ghostswapd exited with status $status after SIGTERM"
 start_daemon "$mnt" size=64M metrics-listen=127.0.0.1:0
 find_port
 metrics > "$tmp/m" || fail "no metrics on 127.0.0.1:$port"
@@ -72,4 +73,5 @@ grep -q '^ghostswap_info{name="ctl",' "$tmp/m" ||
     fail "default name: $(grep info "$tmp/m")"
 kill -TERM "$pid"
 wait_exit 10
+[ "$status" = 0 ] || fail "ghostswapd exited with status $status after SIGTERM"
 echo "$prog: ok"
