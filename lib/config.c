@@ -32,8 +32,13 @@ const char gs_config_help[] =
   "writeback-high=PERCENT     RAM use (of ram-limit) that starts writeback\n"
   "                           (default 90).\n"
   "writeback-low=PERCENT      RAM use where writeback stops (default 75).\n"
+  "name=NAME                  The device's name: its metrics' name label and\n"
+  "                           its default control socket (default: from\n"
+  "                           control=, else the mount point or ghostswap-PID).\n"
   "control=PATH               Control socket (default\n"
-  "                           /run/ghostswap/ghostswap-PID.sock; 'none': off).\n"
+  "                           /run/ghostswap/NAME.sock; 'none': off).\n"
+  "metrics-listen=ADDR:PORT   Serve Prometheus metrics over HTTP at\n"
+  "                           http://ADDR:PORT/metrics (default: off).\n"
   "fault-injection=BOOL       Allow injected I/O faults (tests only).";
 
 /* The keys, for gs_config.given (bit i: key_names[i]). */
@@ -89,6 +94,8 @@ gs_config_init (struct gs_config *cfg)
   cfg->writeback_high = 90;
   cfg->writeback_low = 75;
   cfg->control = NULL;
+  cfg->name = NULL;
+  cfg->metrics_listen = NULL;
   cfg->fault_injection = false;
   cfg->given = cfg->given_twice = 0;
 }
@@ -104,6 +111,39 @@ gs_config_free (struct gs_config *cfg)
   cfg->nbacking = 0;
   free (cfg->control);
   cfg->control = NULL;
+  free (cfg->name);
+  cfg->name = NULL;
+  free (cfg->metrics_listen);
+  cfg->metrics_listen = NULL;
+}
+
+/* set_string - replace the string *@slot with a copy of @value. */
+static int
+set_string (char **slot, const char *key, const char *value,
+            char *err, size_t errlen)
+{
+  char *copy = strdup (value);
+
+  if (!copy)
+    return gs_errmsg (err, errlen, -ENOMEM, "%s: out of memory", key);
+  free (*slot);
+  *slot = copy;
+  return 0;
+}
+
+/* name_ok - a device name: 1 to GS_NAME_MAX letters, digits, '_', '.',
+ * '-', not starting with '.' or '-' (it names a socket and a file). */
+static bool
+name_ok (const char *s)
+{
+  size_t i, n = strlen (s);
+
+  if (n == 0 || n > GS_NAME_MAX || s[0] == '.' || s[0] == '-')
+    return false;
+  for (i = 0; i < n; i++)
+    if (!isalnum ((unsigned char) s[i]) && !strchr ("_.-", s[i]))
+      return false;
+  return true;
 }
 
 static int
@@ -311,6 +351,23 @@ set_key (struct gs_config *cfg, const char *key, const char *value,
     free (cfg->control);
     cfg->control = copy;
     return 0;
+  }
+  if (strcmp (key, "name") == 0) {
+    if (!name_ok (value))
+      return gs_errmsg (err, errlen, -EINVAL,
+                        "name: '%s' is not a name (1 to %d letters, digits, "
+                        "'_', '.', '-'; not starting with '.' or '-')",
+                        value, GS_NAME_MAX);
+    return set_string (&cfg->name, key, value, err, errlen);
+  }
+  if (strcmp (key, "metrics-listen") == 0) {
+    const char *colon = strrchr (value, ':');
+
+    if (colon == NULL || colon == value || colon[1] == '\0')
+      return gs_errmsg (err, errlen, -EINVAL,
+                        "metrics-listen: '%s' is not ADDR:PORT (as "
+                        "127.0.0.1:9101 or [::1]:9101)", value);
+    return set_string (&cfg->metrics_listen, key, value, err, errlen);
   }
   return gs_errmsg (err, errlen, -ENOENT,
                "%s: unknown key (see --help for the keys)", key);

@@ -20,17 +20,44 @@ struct gs_device;
 
 #define GS_MAX_BACKINGS 255
 
+/* The figures of one backing, written once: each row
+ *
+ *   X (TYPE, FIELD, METRIC, KIND, HELP)
+ *
+ * feeds struct gs_backing_info, the control socket's JSON and the
+ * metrics (ghostswap_backing_METRIC{path=...}), as GS_STATS_FIELDS does
+ * for the device (ghostswap/stats.h): TYPE is U (uint64_t), I (unsigned)
+ * or B (bool); KIND GAUGE, COUNTER or NONE (not a metric).  Adding a
+ * figure is one row here plus the line of gs_backing_list that fills it.
+ */
+#define GS_BACKING_FIELDS(X)                                                  \
+  X (I, id, "", NONE, "The backing's number in slot entries.")                \
+  X (U, size, "size_bytes", GAUGE, "Size of the backing.")                    \
+  X (U, slots, "slots", GAUGE, "Physical slots of the backing.")              \
+  X (U, used, "used_slots", GAUGE, "Live physical slots of the backing.")     \
+  X (B, healthy, "healthy", GAUGE,                                            \
+     "1 unless a write to the backing failed (then it takes no new pages).")  \
+  X (B, draining, "draining", GAUGE,                                          \
+     "1 while a drain or migration empties the backing.")                     \
+  X (B, block_device, "", NONE, "A block device, not a file.")                \
+  X (U, reads, "read_pages_total", COUNTER, "Pages read from the backing.")   \
+  X (U, writes, "written_pages_total", COUNTER,                               \
+     "Pages written to the backing.")                                         \
+  X (U, read_errors, "read_errors_total", COUNTER,                            \
+     "Reads from the backing that failed.")                                   \
+  X (U, write_errors, "write_errors_total", COUNTER,                          \
+     "Writes to the backing that failed.")
+
+#define GS_BACKING_TYPE_U uint64_t
+#define GS_BACKING_TYPE_I unsigned
+#define GS_BACKING_TYPE_B bool
+
 struct gs_backing_info {
   char path[PATH_MAX];
-  unsigned id;
-  uint64_t size;              /* bytes */
-  uint64_t slots;             /* physical slots */
-  uint64_t used;              /* live physical slots */
-  bool healthy;               /* false after a write error or ENOSPC */
-  bool draining;              /* a drain or migration is emptying it */
-  bool block_device;
-  uint64_t reads, writes;     /* pages */
-  uint64_t read_errors, write_errors;
+#define GS_BACKING_MEMBER(type, field, metric, kind, help) \
+  GS_BACKING_TYPE_##type field;
+  GS_BACKING_FIELDS (GS_BACKING_MEMBER)
+#undef GS_BACKING_MEMBER
 };
 
 struct gs_drain_status {

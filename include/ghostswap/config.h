@@ -22,6 +22,9 @@
  * one segment nothing compressed could be stored at all. */
 #define GS_MIN_RAM_LIMIT (256u * 1024)
 
+/* Longest device name (name=). */
+#define GS_NAME_MAX 64
+
 struct gs_config {
   uint64_t size;              /* device size in bytes, a multiple of 4096 */
   uint64_t ram_limit;         /* cap on RAM pool bytes, > 0 */
@@ -34,6 +37,8 @@ struct gs_config {
   unsigned writeback_high;    /* percent of ram-limit that starts writeback */
   unsigned writeback_low;     /* percent of ram-limit where it stops */
   char *control;              /* control socket path (owned), NULL: default */
+  char *name;                 /* name= (owned), NULL: derived (service.h) */
+  char *metrics_listen;       /* metrics-listen=ADDR:PORT (owned), NULL: off */
   bool fault_injection;       /* allow gs_fault_set (tests only) */
   uint32_t given;             /* keys set by gs_config_set (one bit each) */
   uint32_t given_twice;       /* non-repeatable keys set more than once */

@@ -108,8 +108,8 @@ expect_out '^size '
 # metrics: the exposition format, raw.
 run 0 --socket "$sock" metrics
 expect_out '^# TYPE ghostswap_'
-expect_out '^ghostswap_slots\{state="ram"\} [0-9]+$'
-expect_out '^ghostswap_pool_bytes [0-9]+$'
+expect_out '^ghostswap_slots\{name="ctl",state="ram"\} [0-9]+$'
+expect_out '^ghostswap_pool_bytes\{name="ctl"\} [0-9]+$'
 "$PY" - "$tmp/out" <<'EOF' || fail "metrics: not in the exposition format"
 import re, sys
 typed = set()
@@ -120,12 +120,14 @@ for line in open(sys.argv[1]):
         continue
     if line.startswith("# TYPE "):
         name, kind = line[7:].split(" ")
-        assert kind in ("gauge", "counter"), line
+        assert kind in ("gauge", "counter", "histogram"), line
         typed.add(name)
         continue
     m = sample.match(line)
     assert m, "bad line: " + line
-    assert m.group(1) in typed, "untyped: " + line
+    assert (m.group(1) in typed
+            or re.sub(r"_(bucket|sum|count)$", "", m.group(1)) in typed), \
+        "untyped: " + line
 EOF
 
 # ram-limit, then stats shows it.
