@@ -843,3 +843,20 @@ scan_raw_pages (const struct shadow *sh, const char *path, uint64_t nslots,
   free (buf);
   return found;
 }
+
+int
+sh_read_slot (const struct shadow *sh, struct nbd_handle *h, uint64_t slot,
+              const char *what)
+{
+  unsigned char buf[SLOT];
+
+  if (nbd_pread (h, buf, SLOT, slot * SLOT, 0) == -1) {
+    int e = nbd_get_errno ();
+    return e ? e : -1;
+  }
+  if (memcmp (buf, sh->data + slot * SLOT, SLOT) != 0)
+    test_fail ("%s: slot %" PRIu64 " reads wrong data (first difference at +%"
+               PRId64 ")", what, slot,
+               (int64_t) first_diff (buf, sh->data + slot * SLOT, SLOT));
+  return 0;
+}

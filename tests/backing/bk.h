@@ -142,6 +142,10 @@ void sh_trim (struct shadow *sh, struct nbd_handle *h, uint64_t len,
  * difference, naming @what, the slot and the offset. */
 void sh_verify (const struct shadow *sh, struct nbd_handle *h, uint64_t off,
                 uint64_t len, const char *what);
+/* Read slot @slot alone: 0 when it matches the shadow, else the errno of
+ * the failed read; wrong data fails the test, naming @what. */
+int sh_read_slot (const struct shadow *sh, struct nbd_handle *h,
+                  uint64_t slot, const char *what);
 /* The whole device, in 16 MiB requests. */
 void sh_verify_all (const struct shadow *sh, struct nbd_handle *h,
                     const char *what);

@@ -66,24 +66,6 @@ corrupt (uint64_t pslot, unsigned at)
   close (fd);
 }
 
-/* Read slot @s alone: 0 (checked against the shadow) or the errno. */
-static int
-read_slot (uint64_t s)
-{
-  unsigned char buf[SLOT];
-
-  if (nbd_pread (h, buf, SLOT, s * SLOT, 0) == -1) {
-    int e = nbd_get_errno ();
-    return e ? e : -1;
-  }
-  if (memcmp (buf, sh.data + s * SLOT, SLOT) != 0)
-    test_fail ("slot %" PRIu64 " reads wrong data (first difference at +%"
-               PRId64 ")%s", s,
-               (int64_t) first_diff (buf, sh.data + s * SLOT, SLOT),
-               bad[s] ? ": a corrupted page was returned" : "");
-  return 0;
-}
-
 /* Every slot alone: the corrupted ones fail with EIO, the rest are right. */
 static void
 check_every_slot (const char *what)
@@ -91,7 +73,7 @@ check_every_slot (const char *what)
   uint64_t failed = 0;
 
   for (uint64_t s = 0; s < NSLOTS; s++) {
-    int e = read_slot (s);
+    int e = sh_read_slot (&sh, h, s, bad[s] ? "a corrupted page" : what);
     if (bad[s] && e != EIO)
       test_fail ("%s: corrupted slot %" PRIu64 " (physical slot %" PRIu64
                  "): read gave %s, expected EIO", what, s, map[s] - 1,
