@@ -3,158 +3,37 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <linux/fs.h>
-#include <linux/magic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
-#include <sys/statfs.h>
-#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "backing_impl.h"
+#include "backing_open.h"
 #include "cleanup.h"
 #include "errmsg.h"
 #include "ghostswap/config.h"
-
-#ifndef FUSE_SUPER_MAGIC
-#define FUSE_SUPER_MAGIC 0x65735546
-#endif
-#ifndef CIFS_SUPER_MAGIC
-#define CIFS_SUPER_MAGIC 0xff534d42
-#endif
-#ifndef SMB2_SUPER_MAGIC
-#define SMB2_SUPER_MAGIC 0xfe534d42
-#endif
-
-/* Why a file system cannot hold swap pages, or NULL if it can.  Swapping to
- * a file served by a user-space process (FUSE: perhaps ghostswapd itself)
- * or over the network (NFS, SMB) can deadlock under reclaim; tmpfs and
- * ramfs hold their data in the very RAM that swap is meant to free. */
-static const char *
-unsafe_fs (long type)
-{
-  switch ((unsigned long) type) {
-  case FUSE_SUPER_MAGIC: return "FUSE (a user-space file system, perhaps a ghostswap device)";
-  case NFS_SUPER_MAGIC: return "NFS";
-  case CIFS_SUPER_MAGIC: case SMB2_SUPER_MAGIC: case SMB_SUPER_MAGIC: return "SMB/CIFS";
-  case TMPFS_MAGIC: return "tmpfs (RAM)";
-  case RAMFS_MAGIC: return "ramfs (RAM)";
-  default: return NULL;
-  }
-}
-
-/* A loop device's backing file must pass the same test. */
-static const char *
-unsafe_loop (dev_t rdev)
-{
-  char sys[128], file[PATH_MAX];
-  struct statfs sfs;
-  FILE *fp;
-  size_t len;
-
-  snprintf (sys, sizeof sys, "/sys/dev/block/%u:%u/loop/backing_file",
-            major (rdev), minor (rdev));
-  fp = fopen (sys, "re");
-  if (!fp)
-    return NULL;
-  len = fread (file, 1, sizeof file - 1, fp);
-  fclose (fp);
-  file[len] = '\0';
-  file[strcspn (file, "\n")] = '\0';
-  if (statfs (file, &sfs) == 0)
-    return unsafe_fs (sfs.f_type);
-  return NULL;
-}
 
 /* gs_backing_open - see backing_impl.h. */
 int
 gs_backing_open (const char *path, uint64_t size, unsigned id, bool punch,
                  struct gs_backing **bp, char *err, size_t errlen)
 {
+  struct gs_backing_file f;
   struct gs_backing *b;
   struct stat st;
-  struct statfs sfs;
-  const char *why;
   uint64_t bytes;
   int fd, r;
 
-  if (strlen (path) >= PATH_MAX)
-    return gs_errmsg (err, errlen, -ENAMETOOLONG, "backing: path too long");
-  if (stat (path, &st) < 0) {
-    char dir[PATH_MAX];
-    const char *slash;
-
-    if (errno != ENOENT)
-      return gs_errmsg (err, errlen, -errno, "backing: %s: %s", path, strerrordesc_np (errno));
-    /* Check the file system before creating anything on it. */
-    slash = strrchr (path, '/');
-    if (!slash)
-      strcpy (dir, ".");
-    else if (slash == path)
-      strcpy (dir, "/");
-    else
-      snprintf (dir, sizeof dir, "%.*s", (int) (slash - path), path);
-    if (statfs (dir, &sfs) == 0 && (why = unsafe_fs (sfs.f_type)) != NULL)
-      return gs_errmsg (err, errlen, -EINVAL,
-                        "backing: %s would be on %s, which cannot back swap "
-                        "safely", path, why);
-    if (size == 0)
-      return gs_errmsg (err, errlen, -ENOENT,
-                   "backing: %s does not exist (give a size, e.g. "
-                   "backing-size=, to create it)", path);
-    fd = open (path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0)
-      return gs_errmsg (err, errlen, -errno, "backing: %s: create: %s", path,
-                   strerrordesc_np (errno));
-    if (ftruncate (fd, (off_t) size) < 0) {
-      r = -errno;
-      close (fd);
-      unlink (path);
-      return gs_errmsg (err, errlen, r, "backing: %s: cannot size it to %" PRIu64
-                   " bytes: %s", path, size, strerrordesc_np (-r));
-    }
-    close (fd);
-    if (stat (path, &st) < 0)
-      return gs_errmsg (err, errlen, -errno, "backing: %s: %s", path, strerrordesc_np (errno));
-  }
-  if (!S_ISREG (st.st_mode) && !S_ISBLK (st.st_mode))
-    return gs_errmsg (err, errlen, -EINVAL,
-                 "backing: %s is neither a regular file nor a block device",
-                 path);
-  if (S_ISREG (st.st_mode)) {
-    if (statfs (path, &sfs) < 0)
-      return gs_errmsg (err, errlen, -errno, "backing: %s: %s", path, strerrordesc_np (errno));
-    why = unsafe_fs (sfs.f_type);
-  }
-  else
-    why = unsafe_loop (st.st_rdev);
-  if (why)
-    return gs_errmsg (err, errlen, -EINVAL,
-                 "backing: %s is on %s, which cannot back swap safely",
-                 path, why);
-
-  fd = open (path, O_RDWR | O_DIRECT | O_CLOEXEC);
-  if (fd < 0)
-    return gs_errmsg (err, errlen, -errno, "backing: %s: open with O_DIRECT: %s",
-                 path, strerrordesc_np (errno));
-  if (S_ISBLK (st.st_mode)) {
-    if (ioctl (fd, BLKGETSIZE64, &bytes) < 0) {
-      r = -errno;
-      close (fd);
-      return gs_errmsg (err, errlen, r, "backing: %s: BLKGETSIZE64: %s", path,
-                   strerrordesc_np (-r));
-    }
-  }
-  else
-    bytes = (uint64_t) st.st_size;
-  if (bytes / GS_SLOT_SIZE == 0) {
-    close (fd);
-    return gs_errmsg (err, errlen, -EINVAL,
-                 "backing: %s is smaller than one 4096-byte slot", path);
-  }
+  r = gs_backing_file_open (path, size, &f, err, errlen);
+  if (r < 0)
+    return r;
+  fd = f.fd;
+  st = f.st;
+  bytes = f.bytes;
 
   b = calloc (1, sizeof *b);
   if (b)
@@ -162,6 +41,8 @@ gs_backing_open (const char *path, uint64_t size, unsigned id, bool punch,
   if (!b || !b->rmap) {
     free (b);
     close (fd);
+    if (f.created)
+      gs_backing_file_remove (path, st.st_dev, st.st_ino);
     return gs_errmsg (err, errlen, -ENOMEM, "backing: %s: out of memory", path);
   }
   b->id = id;
@@ -172,6 +53,7 @@ gs_backing_open (const char *path, uint64_t size, unsigned id, bool punch,
   b->st_ino = st.st_ino;
   b->st_rdev = st.st_rdev;
   b->punch = punch && !b->block_device;
+  b->created = f.created;
   b->nslots = bytes / GS_SLOT_SIZE;
   b->healthy = true;
   pthread_mutex_init (&b->lock, NULL);

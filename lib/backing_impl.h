@@ -30,6 +30,7 @@ struct gs_backing {
   ino_t st_ino;               /* for a block device; the same file under */
   dev_t st_rdev;              /* two names is one backing */
   bool punch;                 /* punch freed ranges out of the file */
+  bool created;               /* gs_backing_open created the file */
   uint64_t nslots;
 
   pthread_mutex_t lock;       /* protects rmap, cursor and faults */
@@ -47,8 +48,9 @@ struct gs_backing {
 };
 
 /* gs_backing_open - open (or create with @size bytes, mode 0600) @path for
- * direct I/O as backing number @id, refusing file systems that cannot back
- * swap.
+ * direct I/O as backing number @id, refusing what backing_open.h lists
+ * (symbolic links, others' files, busy devices, file systems that cannot
+ * back swap, a size that is not the file's).
  * Context: may sleep.
  * Return: 0 and *@bp, or -errno with a message in @err.
  */

@@ -246,6 +246,21 @@ ghostswap_dump_plugin (void)
   gs_config_free (&def);
 }
 
+/* withdraw_backings - for a start that fails: detach the first @n
+ * backings, removing the files this start created (nothing was written to
+ * them yet).
+ * Context: .get_ready or .after_fork.  Return: nothing.
+ */
+static void
+withdraw_backings (unsigned n)
+{
+  char ignored[GS_ERRLEN];
+  unsigned i;
+
+  for (i = 0; i < n; i++)
+    gs_backing_withdraw (dev, cfg.backing[i], ignored, sizeof ignored);
+}
+
 /* attach_backings - attach every backing= of the configuration.
  * Context: .get_ready.  Return: 0 or -1 after nbdkit_error.
  */
@@ -261,6 +276,7 @@ attach_backings (void)
     if (r < 0) {
       errno = -r;
       nbdkit_error ("ghostswap: %s", err);
+      withdraw_backings (i);
       return -1;
     }
     nbdkit_debug ("ghostswap: backing %s attached", cfg.backing[i]);
@@ -366,9 +382,13 @@ ghostswap_after_fork (void)
   if (r < 0) {
     errno = -r;
     nbdkit_error ("ghostswap: cannot start the background thread: %m");
+    withdraw_backings (cfg.nbacking);
     return -1;
   }
-  return start_control ();
+  r = start_control ();
+  if (r < 0)
+    withdraw_backings (cfg.nbacking);
+  return r;
 }
 
 static void

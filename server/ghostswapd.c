@@ -355,6 +355,20 @@ harden (void)
 
 /* ---- Engine and mount ---- */
 
+/* abandon_device - for a start that fails: detach the first @n backings,
+ * removing the files this start created (nothing was written to them),
+ * and destroy the device. */
+static void
+abandon_device (unsigned n)
+{
+  char ignored[ERRLEN];
+  unsigned i;
+
+  for (i = 0; i < n; i++)
+    gs_backing_withdraw (dev, cfg.backing[i], ignored, sizeof ignored);
+  gs_device_destroy (dev);
+}
+
 static void
 start_engine (void)
 {
@@ -372,7 +386,7 @@ start_engine (void)
                         sizeof err);
     if (r < 0) {
       log_error ("%s", err);
-      gs_device_destroy (dev);
+      abandon_device (i);
       exit (EXIT_FAILURE);
     }
     log_info ("backing %s attached", cfg.backing[i]);
@@ -407,14 +421,14 @@ mount_fs (void)
   free (mopts);
   if (se == NULL) {
     log_error ("cannot start a FUSE session (bad -o option?)");
-    gs_device_destroy (dev);
+    abandon_device (cfg.nbacking);
     exit (EXIT_FAILURE);
   }
   if (fuse_session_mount (se, mountpoint) != 0) {
     log_error ("cannot mount on %s (is /dev/fuse there, and may this user "
                "mount?)", mountpoint);
     fuse_session_destroy (se);
-    gs_device_destroy (dev);
+    abandon_device (cfg.nbacking);
     exit (EXIT_FAILURE);
   }
   log_info ("mounted on %s; the device is %s", mountpoint, swapfile);
@@ -455,7 +469,7 @@ start_control (void)
     }
     log_error ("%s", err);
     unmount_fs ();
-    gs_device_destroy (dev);
+    abandon_device (cfg.nbacking);
     exit (EXIT_FAILURE);
   }
   log_info ("control socket %s", control_path);
@@ -670,7 +684,7 @@ main (int argc, char **argv)
   if (r < 0) {
     log_error ("cannot start the engine's thread: %s", strerror (-r));
     unmount_fs ();
-    gs_device_destroy (dev);
+    abandon_device (cfg.nbacking);
     exit (EXIT_FAILURE);
   }
   start_control ();
