@@ -274,6 +274,16 @@ check_device_free (const char *path, const struct stat *st, char *err,
   return 0;
 }
 
+/* Where the symbolic link @name in @dirfd points, for a message. */
+static const char *
+link_target (int dirfd, const char *name, char *buf, size_t len)
+{
+  ssize_t n = readlinkat (dirfd, name, buf, len - 1);
+
+  buf[n > 0 ? n : 0] = '\0';
+  return n > 0 ? buf : "?";
+}
+
 /* Open directory @dir (the part of @path before its last '/') without
  * following a symbolic link in any component, one component at a time.
  * Return: an O_PATH descriptor, or -errno with a message naming the
@@ -314,10 +324,13 @@ walk_dir (const char *path, const char *dir, char *err, size_t errlen)
       e = errno;
       if (fstatat (cur, comp, &st, AT_SYMLINK_NOFOLLOW) == 0
           && S_ISLNK (st.st_mode)) {
+        char to[PATH_MAX];
+
+        link_target (cur, comp, to, sizeof to);
         close (cur);
-        return ERR (-ELOOP, "backing: %s: %s is a symbolic link (refused: "
-                    "a path with a symbolic link in it may lead anywhere)",
-                    path, prefix);
+        return ERR (-ELOOP, "backing: %s: %s is a symbolic link (to %s): "
+                    "refused, a path with a symbolic link in it may lead "
+                    "anywhere; give the real path", path, prefix, to);
       }
       close (cur);
       if (e == ENOENT)
@@ -472,9 +485,13 @@ open_existing (const char *path, int dirfd, const char *base,
 {
   int flags = O_RDWR | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC, fd, e;
 
-  if (S_ISLNK (st0->st_mode))
-    return ERR (-ELOOP, "backing: %s is a symbolic link (refused: it may "
-                "lead anywhere; give the file itself)", path);
+  if (S_ISLNK (st0->st_mode)) {
+    char to[PATH_MAX];
+
+    return ERR (-ELOOP, "backing: %s is a symbolic link (to %s): refused, "
+                "it may lead anywhere; give the file or device itself",
+                path, link_target (dirfd, base, to, sizeof to));
+  }
   if (!S_ISREG (st0->st_mode) && !S_ISBLK (st0->st_mode))
     return ERR (-EINVAL, "backing: %s is neither a regular file nor a "
                 "block device", path);

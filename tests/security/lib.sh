@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # ghostswap security tests: shared helpers (sourced).
 #
 # Each test gets a fresh directory $tmp under $GHOSTSWAP_BACKING_TMPDIR
