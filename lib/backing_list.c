@@ -33,21 +33,27 @@ discard (struct gs_backing *b)
   gs_backing_close (b);
 }
 
-/* The attached block device that is @path's device, if any: a second open
- * of it fails (O_EXCL) before its identity can be compared.  Context:
- * backing_lock held. */
+/* The attached backing that @path names, if any: a second open of it
+ * fails (O_EXCL on a device, the lock on a file) before its identity can
+ * be compared.  Only for the message.  Context: backing_lock held. */
 static struct gs_backing *
-find_device (struct gs_device *dev, const char *path)
+find_same (struct gs_device *dev, const char *path)
 {
   struct stat st;
   unsigned i;
 
-  if (lstat (path, &st) < 0 || !S_ISBLK (st.st_mode))
+  if (lstat (path, &st) < 0)
     return NULL;
-  for (i = 0; i < GS_MAX_BACKINGS; i++)
-    if (dev->backing[i] && dev->backing[i]->block_device
-        && dev->backing[i]->st_rdev == st.st_rdev)
-      return dev->backing[i];
+  for (i = 0; i < GS_MAX_BACKINGS; i++) {
+    struct gs_backing *b = dev->backing[i];
+
+    if (b && S_ISBLK (st.st_mode) && b->block_device
+        && b->st_rdev == st.st_rdev)
+      return b;
+    if (b && S_ISREG (st.st_mode) && !b->block_device
+        && b->st_dev == st.st_dev && b->st_ino == st.st_ino)
+      return b;
+  }
   return NULL;
 }
 
@@ -76,7 +82,7 @@ gs_backing_add (struct gs_device *dev, const char *path, uint64_t size,
   r = gs_backing_open (path, size, id, dev->cfg.punch_holes, &b, err, errlen);
   if (r == -EBUSY) {
     ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&dev->backing_lock);
-    struct gs_backing *o = find_device (dev, path);
+    struct gs_backing *o = find_same (dev, path);
 
     if (o)
       return gs_errmsg (err, errlen, -EEXIST,

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -592,6 +593,17 @@ gs_backing_file_open (const char *path, uint64_t size,
   if (!f->created && active_swap (&f->st)) {
     r = ERR (-EBUSY, "backing: %s is an active swap file (swapoff it "
              "first): refused", path);
+    goto fail;
+  }
+  /* A file's counterpart of a block device's O_EXCL: two servers (or two
+   * backings of one) writing one file would destroy each other's pages.
+   * Advisory, so it keeps out other ghostswap processes and whoever else
+   * asks for the lock; held until the descriptor is closed. */
+  if (S_ISREG (f->st.st_mode) && flock (fd, LOCK_EX | LOCK_NB) < 0) {
+    r = errno == EWOULDBLOCK
+      ? ERR (-EBUSY, "backing: %s is in use (another program, perhaps "
+             "another ghostswap, holds a lock on it): refused", path)
+      : ERR (-errno, "backing: %s: flock: %s", path, strerrordesc_np (errno));
     goto fail;
   }
   if (!f->created && size != 0 && size != f->bytes) {

@@ -13,7 +13,8 @@
  *    again if anything later fails;
  *  - a block device is not mounted, not active swap, not held by a
  *    device-mapper, RAID or other stacked device, and is opened O_EXCL
- *    (so nobody else can claim it while we hold it);
+ *    (so nobody else can claim it while we hold it); a regular file is
+ *    locked (flock LOCK_EX) against another ghostswap using it;
  *  - a size given for an existing file or device must be its size;
  *  - no file system that cannot back swap (FUSE, NFS, SMB, tmpfs, ramfs),
  *    directly or under a loop device.
