@@ -89,14 +89,15 @@ refused () {
         served) cat "$tmp/err" >&2; fail "$what: nbdkit started and served" ;;
         exited:0) cat "$tmp/err" >&2; fail "$what: nbdkit exited with status 0" ;;
     esac
-    n=$(grep -c 'error' "$tmp/err" || true)
+    # "nbdkit: error: ..." (warnings may say "Input/output error").
+    n=$(grep -c 'error: ' "$tmp/err" || true)
     if [ "$n" -ne 1 ]; then
         cat "$tmp/err" >&2
         fail "$what: $n error lines, expected 1"
     fi
-    grep 'error' "$tmp/err" | grep -qE "(backing|control).*$re" \
+    grep 'error: ' "$tmp/err" | grep -qE "(backing|control).*$re" \
         || { cat "$tmp/err" >&2; fail "$what: the error line does not match /$re/"; }
-    say "$what: refused: $(grep 'error' "$tmp/err")"
+    say "$what: refused: $(grep 'error: ' "$tmp/err")"
 }
 
 # starts WHAT KEY=VALUE...: nbdkit with these parameters starts and serves
