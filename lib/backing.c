@@ -4,160 +4,40 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <linux/fs.h>
-#include <linux/magic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
-#include <sys/statfs.h>
-#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <isa-l/crc.h>
 
 #include "backing_impl.h"
+#include "crypt.h"
+#include "backing_open.h"
 #include "cleanup.h"
 #include "errmsg.h"
 #include "ghostswap/config.h"
-
-#ifndef FUSE_SUPER_MAGIC
-#define FUSE_SUPER_MAGIC 0x65735546
-#endif
-#ifndef CIFS_SUPER_MAGIC
-#define CIFS_SUPER_MAGIC 0xff534d42
-#endif
-#ifndef SMB2_SUPER_MAGIC
-#define SMB2_SUPER_MAGIC 0xfe534d42
-#endif
-
-/* Why a file system cannot hold swap pages, or NULL if it can.  Swapping to
- * a file served by a user-space process (FUSE: perhaps ghostswapd itself)
- * or over the network (NFS, SMB) can deadlock under reclaim; tmpfs and
- * ramfs hold their data in the very RAM that swap is meant to free. */
-static const char *
-unsafe_fs (long type)
-{
-  switch ((unsigned long) type) {
-  case FUSE_SUPER_MAGIC: return "FUSE (a user-space file system, perhaps a ghostswap device)";
-  case NFS_SUPER_MAGIC: return "NFS";
-  case CIFS_SUPER_MAGIC: case SMB2_SUPER_MAGIC: case SMB_SUPER_MAGIC: return "SMB/CIFS";
-  case TMPFS_MAGIC: return "tmpfs (RAM)";
-  case RAMFS_MAGIC: return "ramfs (RAM)";
-  default: return NULL;
-  }
-}
-
-/* A loop device's backing file must pass the same test. */
-static const char *
-unsafe_loop (dev_t rdev)
-{
-  char sys[128], file[PATH_MAX];
-  struct statfs sfs;
-  FILE *fp;
-  size_t len;
-
-  snprintf (sys, sizeof sys, "/sys/dev/block/%u:%u/loop/backing_file",
-            major (rdev), minor (rdev));
-  fp = fopen (sys, "re");
-  if (!fp)
-    return NULL;
-  len = fread (file, 1, sizeof file - 1, fp);
-  fclose (fp);
-  file[len] = '\0';
-  file[strcspn (file, "\n")] = '\0';
-  if (statfs (file, &sfs) == 0)
-    return unsafe_fs (sfs.f_type);
-  return NULL;
-}
 
 /* gs_backing_open - see backing_impl.h. */
 int
 gs_backing_open (const char *path, uint64_t size, unsigned id, bool punch,
                  struct gs_backing **bp, char *err, size_t errlen)
 {
+  struct gs_backing_file f;
   struct gs_backing *b;
   struct stat st;
-  struct statfs sfs;
-  const char *why;
   uint64_t bytes;
   int fd, r;
 
-  if (strlen (path) >= PATH_MAX)
-    return gs_errmsg (err, errlen, -ENAMETOOLONG, "backing: path too long");
-  if (stat (path, &st) < 0) {
-    char dir[PATH_MAX];
-    const char *slash;
-
-    if (errno != ENOENT)
-      return gs_errmsg (err, errlen, -errno, "backing: %s: %s", path, strerrordesc_np (errno));
-    /* Check the file system before creating anything on it. */
-    slash = strrchr (path, '/');
-    if (!slash)
-      strcpy (dir, ".");
-    else if (slash == path)
-      strcpy (dir, "/");
-    else
-      snprintf (dir, sizeof dir, "%.*s", (int) (slash - path), path);
-    if (statfs (dir, &sfs) == 0 && (why = unsafe_fs (sfs.f_type)) != NULL)
-      return gs_errmsg (err, errlen, -EINVAL,
-                        "backing: %s would be on %s, which cannot back swap "
-                        "safely", path, why);
-    if (size == 0)
-      return gs_errmsg (err, errlen, -ENOENT,
-                   "backing: %s does not exist (give a size, e.g. "
-                   "backing-size=, to create it)", path);
-    fd = open (path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0)
-      return gs_errmsg (err, errlen, -errno, "backing: %s: create: %s", path,
-                   strerrordesc_np (errno));
-    if (ftruncate (fd, (off_t) size) < 0) {
-      r = -errno;
-      close (fd);
-      unlink (path);
-      return gs_errmsg (err, errlen, r, "backing: %s: cannot size it to %" PRIu64
-                   " bytes: %s", path, size, strerrordesc_np (-r));
-    }
-    close (fd);
-    if (stat (path, &st) < 0)
-      return gs_errmsg (err, errlen, -errno, "backing: %s: %s", path, strerrordesc_np (errno));
-  }
-  if (!S_ISREG (st.st_mode) && !S_ISBLK (st.st_mode))
-    return gs_errmsg (err, errlen, -EINVAL,
-                 "backing: %s is neither a regular file nor a block device",
-                 path);
-  if (S_ISREG (st.st_mode)) {
-    if (statfs (path, &sfs) < 0)
-      return gs_errmsg (err, errlen, -errno, "backing: %s: %s", path, strerrordesc_np (errno));
-    why = unsafe_fs (sfs.f_type);
-  }
-  else
-    why = unsafe_loop (st.st_rdev);
-  if (why)
-    return gs_errmsg (err, errlen, -EINVAL,
-                 "backing: %s is on %s, which cannot back swap safely",
-                 path, why);
-
-  fd = open (path, O_RDWR | O_DIRECT | O_CLOEXEC);
-  if (fd < 0)
-    return gs_errmsg (err, errlen, -errno, "backing: %s: open with O_DIRECT: %s",
-                 path, strerrordesc_np (errno));
-  if (S_ISBLK (st.st_mode)) {
-    if (ioctl (fd, BLKGETSIZE64, &bytes) < 0) {
-      r = -errno;
-      close (fd);
-      return gs_errmsg (err, errlen, r, "backing: %s: BLKGETSIZE64: %s", path,
-                   strerrordesc_np (-r));
-    }
-  }
-  else
-    bytes = (uint64_t) st.st_size;
-  if (bytes / GS_SLOT_SIZE == 0) {
-    close (fd);
-    return gs_errmsg (err, errlen, -EINVAL,
-                 "backing: %s is smaller than one 4096-byte slot", path);
-  }
+  r = gs_backing_file_open (path, size, &f, err, errlen);
+  if (r < 0)
+    return r;
+  fd = f.fd;
+  st = f.st;
+  bytes = f.bytes;
 
   b = calloc (1, sizeof *b);
   if (b) {
@@ -171,6 +51,8 @@ gs_backing_open (const char *path, uint64_t size, unsigned id, bool punch,
     }
     free (b);
     close (fd);
+    if (f.created)
+      gs_backing_file_remove (path, st.st_dev, st.st_ino);
     return gs_errmsg (err, errlen, -ENOMEM, "backing: %s: out of memory", path);
   }
   b->id = id;
@@ -181,6 +63,7 @@ gs_backing_open (const char *path, uint64_t size, unsigned id, bool punch,
   b->st_ino = st.st_ino;
   b->st_rdev = st.st_rdev;
   b->punch = punch && !b->block_device;
+  b->created = f.created;
   b->nslots = bytes / GS_SLOT_SIZE;
   b->healthy = true;
   pthread_mutex_init (&b->lock, NULL);
@@ -210,6 +93,7 @@ gs_backing_close (struct gs_backing *b)
   free (b->rmap);
   free (b->crc);
   free (b->dirty_q);
+  gs_crypt_destroy (b->crypt);
   pthread_cond_destroy (&b->settled);
   pthread_mutex_destroy (&b->scrub_lock);
   pthread_mutex_destroy (&b->lock);
@@ -559,30 +443,137 @@ fault_hits (struct gs_backing *b, enum gs_fault_kind k, uint64_t first,
     && first + n - 1 >= b->fault[k].first;
 }
 
+/* Per thread: cipher contexts for the last backings it used, told apart
+ * by the key's id (a closed backing's key is never reused: ids only
+ * grow). */
+#define CRYPT_CACHE 8
+
+struct crypt_cache {
+  uint64_t id[CRYPT_CACHE];
+  struct gs_crypt_ctx *ctx[CRYPT_CACHE];
+  unsigned next;
+};
+
+static pthread_key_t crypt_key;
+static pthread_once_t crypt_once = PTHREAD_ONCE_INIT;
+static uint64_t crypt_ids;          /* atomic: the last key id given */
+
+static void
+crypt_cache_free (void *p)
+{
+  struct crypt_cache *cc = p;
+
+  for (unsigned i = 0; i < CRYPT_CACHE; i++)
+    gs_crypt_ctx_free (cc->ctx[i]);
+  free (cc);
+}
+
+static void
+crypt_key_make (void)
+{
+  pthread_key_create (&crypt_key, crypt_cache_free);
+}
+
+/* This thread's context for @b's key, made on first use. */
+static struct gs_crypt_ctx *
+thread_ctx (struct gs_backing *b)
+{
+  struct crypt_cache *cc;
+  unsigned i;
+
+  pthread_once (&crypt_once, crypt_key_make);
+  cc = pthread_getspecific (crypt_key);
+  if (!cc) {
+    cc = calloc (1, sizeof *cc);
+    if (!cc)
+      return NULL;
+    pthread_setspecific (crypt_key, cc);
+  }
+  for (i = 0; i < CRYPT_CACHE; i++)
+    if (cc->ctx[i] && cc->id[i] == b->crypt_id)
+      return cc->ctx[i];
+  i = cc->next++ % CRYPT_CACHE;
+  gs_crypt_ctx_free (cc->ctx[i]);
+  cc->ctx[i] = NULL;
+  if (gs_crypt_ctx_new (b->crypt, &cc->ctx[i]) < 0)
+    return NULL;
+  cc->id[i] = b->crypt_id;
+  return cc->ctx[i];
+}
+
+/* Encrypt (@seal) or decrypt in place the @n pages at @buf, physical
+ * slots from @pslot on, with @b's key; nothing without encryption. */
+static int
+crypt_pages (struct gs_backing *b, bool seal, uint64_t pslot, void *buf,
+             uint32_t n)
+{
+  unsigned char *p = buf;
+  struct gs_crypt_ctx *ctx;
+  uint32_t k;
+
+  if (!b->crypt)
+    return 0;
+  ctx = thread_ctx (b);
+  if (!ctx)
+    return -ENOMEM;
+  for (k = 0; k < n; k++) {
+    int r = seal ? gs_crypt_encrypt (ctx, pslot + k, p + k * GS_SLOT_SIZE)
+      : gs_crypt_decrypt (ctx, pslot + k, p + k * GS_SLOT_SIZE);
+    if (r < 0)
+      return r;
+  }
+  return 0;
+}
+
+/* gs_backing_encrypt - see backing_impl.h. */
+int
+gs_backing_encrypt (struct gs_backing *b, bool on)
+{
+  int r;
+
+  if (!on)
+    return 0;
+  r = gs_crypt_create (&b->crypt);
+  if (r < 0)
+    return r;
+  b->crypt_id = __atomic_add_fetch (&crypt_ids, 1, __ATOMIC_RELAXED);
+  /* Freed slots hold ciphertext under a key that dies with the process:
+   * they need wiping only to give the space back. */
+  b->scrub = b->punch;
+  return 0;
+}
+
 /* gs_backing_prep - see backing_impl.h. */
 void
 gs_backing_prep (struct gs_backing *b, struct gs_io *io, bool write,
                  void *buf, uint64_t pslot, uint32_t n)
 {
-  ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&b->lock);
-
   io->fd = b->fd;
   io->write = write;
   io->buf = buf;
   io->len = n * GS_SLOT_SIZE;
   io->offset = pslot * GS_SLOT_SIZE;
   io->res = 0;
-  if (write && fault_hits (b, GS_FAULT_ENOSPC, pslot, n))
-    io->res = -ENOSPC;
-  else if (fault_hits (b, write ? GS_FAULT_WRITE : GS_FAULT_READ, pslot, n))
-    io->res = -EIO;
+  {
+    ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&b->lock);
+    if (write && fault_hits (b, GS_FAULT_ENOSPC, pslot, n))
+      io->res = -ENOSPC;
+    else if (fault_hits (b, write ? GS_FAULT_WRITE : GS_FAULT_READ, pslot, n))
+      io->res = -EIO;
+  }
+  if (write && io->res == 0)
+    io->res = crypt_pages (b, true, pslot, buf, n);
 }
 
 /* gs_backing_account - see backing_impl.h. */
 void
-gs_backing_account (struct gs_backing *b, const struct gs_io *io)
+gs_backing_account (struct gs_backing *b, struct gs_io *io)
 {
   uint64_t pages = io->len / GS_SLOT_SIZE;
+
+  if (!io->write && io->res == 0)
+    io->res = crypt_pages (b, false, io->offset / GS_SLOT_SIZE, io->buf,
+                           (uint32_t) pages);
 
   if (io->write) {
     __atomic_add_fetch (&b->writes, pages, __ATOMIC_RELAXED);

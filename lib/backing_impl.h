@@ -73,6 +73,9 @@ struct gs_backing {
   dev_t st_rdev;              /* two names is one backing */
   bool punch;                 /* wipe freed ranges by punching them out of
                                * the file (else zero them in place) */
+  bool created;               /* gs_backing_open created the file */
+  struct gs_crypt *crypt;     /* its key (encrypt=true), or NULL */
+  uint64_t crypt_id;          /* a number no other key had */
   uint64_t nslots;
 
   pthread_mutex_t lock;       /* protects rmap, crc, cursor, faults and
@@ -104,8 +107,9 @@ struct gs_backing {
 };
 
 /* gs_backing_open - open (or create with @size bytes, mode 0600) @path for
- * direct I/O as backing number @id, refusing file systems that cannot back
- * swap.
+ * direct I/O as backing number @id, refusing what backing_open.h lists
+ * (symbolic links, others' files, busy devices, file systems that cannot
+ * back swap, a size that is not the file's).
  * Context: may sleep.
  * Return: 0 and *@bp, or -errno with a message in @err.
  */
@@ -217,17 +221,28 @@ bool gs_backing_mark_bad (struct gs_backing *b, uint64_t pslot);
 uint32_t gs_page_crc (const void *page);
 
 /* gs_backing_prep - fill @io for @n pages at @pslot, @buf 4 KiB aligned;
- * an injected fault sets io->res so that the op is not submitted.
+ * an injected fault sets io->res so that the op is not submitted.  A
+ * write's pages are encrypted in place (their plaintext is gone).
  * Context: takes b->lock.  Return: nothing.
  */
 void gs_backing_prep (struct gs_backing *b, struct gs_io *io, bool write,
                       void *buf, uint64_t pslot, uint32_t n);
 
+/* gs_backing_encrypt - with @on, give @b a fresh random key: from then on
+ * gs_backing_prep encrypts what is written and gs_backing_account
+ * decrypts what was read (AES-256-XTS, the physical slot as tweak:
+ * lib/crypt.h), and freed slots are wiped only when punch-holes asks.
+ * Context: before @b is used.  Return: 0 or -errno (no key could be made
+ * in locked memory).
+ */
+int gs_backing_encrypt (struct gs_backing *b, bool on);
+
 /* gs_backing_account - count a finished op, marking @b unhealthy after a
- * failed write.
+ * failed write; a read that succeeded is decrypted in place (a failure to
+ * decrypt sets io->res).
  * Context: any.  Return: nothing.
  */
-void gs_backing_account (struct gs_backing *b, const struct gs_io *io);
+void gs_backing_account (struct gs_backing *b, struct gs_io *io);
 
 /* gs_backing_read_page - read physical slot @pslot into the 4 KiB-aligned
  * @buf and check it against @crc.

@@ -4,6 +4,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <sys/stat.h>
+
+#include "backing_open.h"
 #include "cleanup.h"
 #include "errmsg.h"
 #include "backing_list.h"
@@ -17,6 +20,40 @@ find (struct gs_device *dev, const char *path)
   for (i = 0; i < GS_MAX_BACKINGS; i++)
     if (dev->backing[i] && strcmp (dev->backing[i]->path, path) == 0)
       return dev->backing[i];
+  return NULL;
+}
+
+/* Close @b, which never took a page, removing its file if opening it
+ * created it.  Context: @b is in no table. */
+static void
+discard (struct gs_backing *b)
+{
+  if (b->created)
+    gs_backing_file_remove (b->path, b->st_dev, b->st_ino);
+  gs_backing_close (b);
+}
+
+/* The attached backing that @path names, if any: a second open of it
+ * fails (O_EXCL on a device, the lock on a file) before its identity can
+ * be compared.  Only for the message.  Context: backing_lock held. */
+static struct gs_backing *
+find_same (struct gs_device *dev, const char *path)
+{
+  struct stat st;
+  unsigned i;
+
+  if (lstat (path, &st) < 0)
+    return NULL;
+  for (i = 0; i < GS_MAX_BACKINGS; i++) {
+    struct gs_backing *b = dev->backing[i];
+
+    if (b && S_ISBLK (st.st_mode) && b->block_device
+        && b->st_rdev == st.st_rdev)
+      return b;
+    if (b && S_ISREG (st.st_mode) && !b->block_device
+        && b->st_dev == st.st_dev && b->st_ino == st.st_ino)
+      return b;
+  }
   return NULL;
 }
 
@@ -43,8 +80,24 @@ gs_backing_add (struct gs_device *dev, const char *path, uint64_t size,
   /* Open outside the lock (it may create and size a file); the id is
    * claimed again below. */
   r = gs_backing_open (path, size, id, dev->cfg.punch_holes, &b, err, errlen);
+  if (r == -EBUSY) {
+    ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&dev->backing_lock);
+    struct gs_backing *o = find_same (dev, path);
+
+    if (o)
+      return gs_errmsg (err, errlen, -EEXIST,
+                        "backing: %s is already attached (as %s)", path,
+                        o->path);
+  }
   if (r < 0)
     return r;
+  r = gs_backing_encrypt (b, dev->cfg.encrypt);
+  if (r < 0) {
+    discard (b);
+    return gs_errmsg (err, errlen, r, "backing: %s: cannot make an "
+                      "encryption key in locked memory: %s", path,
+                      strerrordesc_np (-r));
+  }
   {
     ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&dev->backing_lock);
     unsigned i;
@@ -55,14 +108,14 @@ gs_backing_add (struct gs_device *dev, const char *path, uint64_t size,
         r = gs_errmsg (err, errlen, -EEXIST,
                        "backing: %s is already attached (as %s)", path,
                        o->path);
-        gs_backing_close (b);
+        discard (b);
         return r;
       }
     }
     for (id = 0; id < GS_MAX_BACKINGS && dev->backing[id]; id++)
       ;
     if (id == GS_MAX_BACKINGS) {
-      gs_backing_close (b);
+      discard (b);
       return gs_errmsg (err, errlen, -ENOSPC, "backing: %s: already %d backings",
                    path, GS_MAX_BACKINGS);
     }
@@ -145,6 +198,31 @@ gs_backing_remove (struct gs_device *dev, const char *path,
   if (r == 0)
     close_detached (b);
   return r;
+}
+
+/* gs_backing_withdraw - see backing.h. */
+int
+gs_backing_withdraw (struct gs_device *dev, const char *path,
+                     char *err, size_t errlen)
+{
+  struct gs_backing *b;
+  int r;
+
+  {
+    ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&dev->backing_lock);
+    b = find (dev, path);
+    if (!b)
+      return gs_errmsg (err, errlen, -ENOENT, "backing: %s is not attached",
+                        path);
+    r = detach_locked (dev, b, 0, err, errlen);
+  }
+  if (r < 0)
+    return r;
+  if (__atomic_load_n (&b->writes, __ATOMIC_RELAXED) == 0)
+    discard (b);
+  else
+    close_detached (b);
+  return 0;
 }
 
 /* gs_backing_get - see backing_list.h. */

@@ -29,6 +29,9 @@ const char gs_config_help[] =
   "backing=PATH               Backing file or block device (repeatable).\n"
   "backing-size=SIZE          Size of backing files created when missing.\n"
   "punch-holes=BOOL           Give trimmed backing space back (default true).\n"
+  "encrypt=BOOL               Encrypt pages on backings, AES-256-XTS with a\n"
+  "                           random key (default true; NOT IN EFFECT YET:\n"
+  "                           pages are stored in the clear).\n"
   "writeback-high=PERCENT     RAM use (of ram-limit) that starts writeback\n"
   "                           (default 90).\n"
   "writeback-low=PERCENT      RAM use where writeback stops (default 75).\n"
@@ -91,6 +94,7 @@ gs_config_init (struct gs_config *cfg)
   cfg->nbacking = 0;
   cfg->backing_size = 0;
   cfg->punch_holes = true;
+  cfg->encrypt = true;
   cfg->writeback_high = 90;
   cfg->writeback_low = 75;
   cfg->control = NULL;
@@ -320,13 +324,16 @@ set_key (struct gs_config *cfg, const char *key, const char *value,
     cfg->backing_size = bytes - bytes % GS_SLOT_SIZE;
     return 0;
   }
-  if (strcmp (key, "punch-holes") == 0 || strcmp (key, "fault-injection") == 0) {
+  if (strcmp (key, "punch-holes") == 0 || strcmp (key, "fault-injection") == 0
+      || strcmp (key, "encrypt") == 0) {
     bool b;
     if (parse_bool (value, &b) < 0)
       return gs_errmsg (err, errlen, -EINVAL,
                    "%s: '%s' is not a boolean (true or false)", key, value);
     if (key[0] == 'p')
       cfg->punch_holes = b;
+    else if (key[0] == 'e')
+      cfg->encrypt = b;
     else
       cfg->fault_injection = b;
     return 0;

@@ -305,11 +305,13 @@ ghostswap_after_fork (void)
   if (r < 0) {
     errno = -r;
     nbdkit_error ("ghostswap: cannot start the background thread: %m");
+    gs_service_withdraw_backings (dev, &cfg);
     return -1;
   }
   snprintf (name, sizeof name, "ghostswap-%ld", (long) getpid ());
   r = gs_service_start (dev, &cfg, &params, &service);
   if (r < 0) {
+    gs_service_withdraw_backings (dev, &cfg);
     errno = -r;
     return -1;
   }

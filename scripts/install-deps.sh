@@ -11,6 +11,7 @@ packages=(
   # build
   build-essential gcc pkg-config meson ninja-build
   libzstd-dev nbdkit-plugin-dev libnbd-dev
+  libssl-dev                      # libcrypto: AES-256-XTS at rest
   liburing-dev libfuse3-dev       # io_uring backing and ghostswapd
   libisal-dev                     # crc32c of backing pages (ISA-L)
   libjson-c-dev libmicrohttpd-dev # the service: control JSON, metrics over HTTP
@@ -20,6 +21,7 @@ packages=(
   # checks; debhelper, dpkg-dev, fakeroot: the Debian package test)
   nbdkit libnbd-bin python3 python3-libnbd zstd fuse3
   util-linux procps systemd man-db shellcheck
+  e2fsprogs                       # mkfs.ext4: tests/security
   debhelper dpkg-dev fakeroot
   prometheus                      # promtool, for the metrics tests
   # benchmarks

@@ -370,6 +370,16 @@ daemon_log (enum gs_log_level level, const char *msg)
   }
 }
 
+/* abandon_device - for a start that fails: detach the backings, removing
+ * the files this start created (nothing was written to them), and destroy
+ * the device. */
+static void
+abandon_device (void)
+{
+  gs_service_withdraw_backings (dev, &cfg);
+  gs_device_destroy (dev);
+}
+
 static void
 start_engine (void)
 {
@@ -402,14 +412,14 @@ mount_fs (void)
   free (mopts);
   if (se == NULL) {
     log_error ("cannot start a FUSE session (bad -o option?)");
-    gs_device_destroy (dev);
+    abandon_device ();
     exit (EXIT_FAILURE);
   }
   if (fuse_session_mount (se, mountpoint) != 0) {
     log_error ("cannot mount on %s (is /dev/fuse there, and may this user "
                "mount?)", mountpoint);
     fuse_session_destroy (se);
-    gs_device_destroy (dev);
+    abandon_device ();
     exit (EXIT_FAILURE);
   }
   log_info ("mounted on %s; the device is %s", mountpoint, swapfile);
@@ -437,7 +447,7 @@ start_service (void)
 
   if (gs_service_start (dev, &cfg, &params, &service) < 0) {
     unmount_fs ();
-    gs_device_destroy (dev);
+    abandon_device ();
     exit (EXIT_FAILURE);
   }
 }
@@ -677,7 +687,7 @@ main (int argc, char **argv)
   if (r < 0) {
     log_error ("cannot start the engine's thread: %s", strerror (-r));
     unmount_fs ();
-    gs_device_destroy (dev);
+    abandon_device ();
     exit (EXIT_FAILURE);
   }
   start_service ();

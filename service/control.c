@@ -495,13 +495,29 @@ cmd_backing_list (struct request *rq, char **args, unsigned nargs)
   add_backings (rq, b, (unsigned) n);
 }
 
+/* Whether @path is attached (by that name). */
+static bool
+attached_as (struct gs_device *dev, const char *path)
+{
+  CLEANUP_FREE struct gs_backing_info *b = NULL;
+  int i, n = list_backings (dev, &b);
+
+  for (i = 0; i < n; i++)
+    if (strcmp (b[i].path, path) == 0)
+      return true;
+  return false;
+}
+
 /* migrate A B [SIZE]: attach B (already attached is fine), then drain A
- * into B only, removing A at the end.  If the drain cannot start, a B
- * attached here is detached again. */
+ * into B only, removing A at the end.  What can be checked first is (A
+ * attached, no drain running), so that a migration refused creates
+ * nothing; if the drain still cannot start, a B attached here is
+ * withdrawn again (and its file removed if this command created it). */
 static void
 cmd_migrate (struct request *rq, char **args, unsigned nargs)
 {
   char err[512] = "";
+  struct gs_drain_status d;
   uint64_t size = 0;
   bool attached = false;
   int r;
@@ -512,6 +528,16 @@ cmd_migrate (struct request *rq, char **args, unsigned nargs)
   }
   if (nargs == 3 && !parse_size_arg (rq, "migrate", args[2], &size))
     return;
+  if (!attached_as (rq->dev, args[0])) {
+    reply_error (rq, "migrate: %s is not attached", args[0]);
+    return;
+  }
+  gs_drain_get_status (rq->dev, &d);
+  if (d.running) {
+    reply_error (rq, "migrate: a %s of %s is already running",
+                 d.migrate ? "migration" : "drain", d.source);
+    return;
+  }
   r = gs_backing_add (rq->dev, args[1], size, err, sizeof err);
   if (r < 0 && r != -EEXIST) {
     reply_engine_error (rq, "migrate", r, err);
@@ -524,7 +550,7 @@ cmd_migrate (struct request *rq, char **args, unsigned nargs)
     char ignored[64];
 
     if (attached)
-      gs_backing_remove (rq->dev, args[1], ignored, sizeof ignored);
+      gs_backing_withdraw (rq->dev, args[1], ignored, sizeof ignored);
     reply_engine_error (rq, "migrate", r, err);
     return;
   }
@@ -1195,13 +1221,16 @@ accept_thread (void *arg)
   }
 }
 
-/* make_parent - create the directories above @path that are missing,
- * with mode 0700. */
+/* check_parent - the directory of @path must exist; only the default
+ * one, GS_CONTROL_DEFAULT_DIR, is created (mode 0700, one level) if it is
+ * missing.  Nothing else is created: a typing error in control= must not
+ * leave directories behind. */
 static int
-make_parent (const char *path, char *err, size_t errlen)
+check_parent (const char *path, char *err, size_t errlen)
 {
   char dir[sizeof ((struct sockaddr_un *) NULL)->sun_path];
   char buf[128];
+  struct stat sb;
   char *p;
 
   snprintf (dir, sizeof dir, "%s", path);
@@ -1209,22 +1238,21 @@ make_parent (const char *path, char *err, size_t errlen)
   if (p == NULL || p == dir)
     return 0;                   /* in the current directory, or in / */
   *p = '\0';
-  for (p = dir + 1; ; p++) {
-    if (*p == '/' || *p == '\0') {
-      char c = *p;
-
-      *p = '\0';
-      if (mkdir (dir, 0700) < 0 && errno != EEXIST) {
-        int e = errno;
-        return gs_errmsg (err, errlen, -e,
-                          "control socket: cannot create directory %s: %s",
-                          dir, errstr (e, buf, sizeof buf));
-      }
-      *p = c;
-      if (c == '\0')
-        return 0;
-    }
+  if (strcmp (dir, GS_CONTROL_DEFAULT_DIR) == 0 && mkdir (dir, 0700) == 0)
+    return 0;
+  if (stat (dir, &sb) < 0) {
+    int e = errno;
+    if (e == ENOENT)
+      return gs_errmsg (err, errlen, -e,
+                        "control socket %s: directory %s does not exist "
+                        "(it is not created)", path, dir);
+    return gs_errmsg (err, errlen, -e, "control socket %s: %s: %s", path, dir,
+                      errstr (e, buf, sizeof buf));
   }
+  if (!S_ISDIR (sb.st_mode))
+    return gs_errmsg (err, errlen, -ENOTDIR,
+                      "control socket %s: %s is not a directory", path, dir);
+  return 0;
 }
 
 /* remove_stale - remove a socket left at @path by a server that is gone;
@@ -1339,7 +1367,7 @@ gs_control_start (struct gs_device *dev, const char *path,
                       path, sizeof addr.sun_path - 1);
   memcpy (addr.sun_path, path, strlen (path) + 1);
 
-  r = make_parent (path, err, errlen);
+  r = check_parent (path, err, errlen);
   if (r < 0)
     return r;
   r = remove_stale (&addr, err, errlen);

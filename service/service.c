@@ -110,6 +110,26 @@ gs_service_harden (gs_log_fn log)
   report_io_uring (log);
 }
 
+/* Detach the first @n backings of @cfg, removing the files this start
+ * created. */
+static void
+withdraw (struct gs_device *dev, const struct gs_config *cfg, unsigned n)
+{
+  char ignored[1024];
+  unsigned i;
+
+  for (i = 0; i < n; i++)
+    gs_backing_withdraw (dev, cfg->backing[i], ignored, sizeof ignored);
+}
+
+/* gs_service_withdraw_backings - see service.h. */
+void
+gs_service_withdraw_backings (struct gs_device *dev,
+                              const struct gs_config *cfg)
+{
+  withdraw (dev, cfg, cfg->nbacking);
+}
+
 /* gs_service_create_device - see service.h. */
 int
 gs_service_create_device (const struct gs_config *cfg, gs_log_fn log,
@@ -133,6 +153,7 @@ gs_service_create_device (const struct gs_config *cfg, gs_log_fn log,
                         sizeof err);
     if (r < 0) {
       say (log, GS_LOG_ERROR, "%s", err);
+      withdraw (dev, cfg, i);
       gs_device_destroy (dev);
       return r;
     }

@@ -75,10 +75,14 @@ struct gs_drain_status {
 };
 
 /* gs_backing_add - attach the file or block device @path.  A missing
- * regular file is created (mode 0600) with @size bytes; @size 0 uses an
- * existing file's or device's size.  Refused: file systems that cannot
- * back swap safely (FUSE, NFS, tmpfs, ramfs) and devices served by this
- * very process.
+ * regular file is created (mode 0600, O_EXCL) with @size bytes; @size 0
+ * uses an existing file's or device's size, and another size is refused.
+ * Refused: a path with a symbolic link in it; an existing file not owned
+ * by root or this process's user, or with group or other permission bits,
+ * or with other hard links; a block device that is mounted, active swap,
+ * held by a stacked device or opened exclusively elsewhere; file systems
+ * that cannot back swap safely (FUSE, NFS, tmpfs, ramfs), also under a
+ * loop device.  A file this call created is removed if it fails.
  * Context: may sleep.
  * Return: 0, -EEXIST (already attached), -EINVAL, -ENOSPC (too many),
  * or -errno from opening it.
@@ -92,6 +96,15 @@ int gs_backing_add (struct gs_device *dev, const char *path, uint64_t size,
  */
 int gs_backing_remove (struct gs_device *dev, const char *path,
                        char *err, size_t errlen);
+
+/* gs_backing_withdraw - undo a gs_backing_add for a command that failed
+ * after it: detach @path as gs_backing_remove does and, if that
+ * gs_backing_add created its file and no page was ever written to it,
+ * remove the file too.
+ * Context: may sleep.  Return: 0, -ENOENT, -EBUSY.
+ */
+int gs_backing_withdraw (struct gs_device *dev, const char *path,
+                         char *err, size_t errlen);
 
 /* gs_backing_list - describe up to @max backings into @out.
  * Context: takes the backing list lock.  Return: the number of backings.

@@ -34,6 +34,8 @@ struct gs_config {
   unsigned nbacking;
   uint64_t backing_size;      /* size for backing files that must be created */
   bool punch_holes;           /* punch freed backing slots out of files */
+  bool encrypt;               /* encrypt=: AES-256-XTS at rest on backings
+                               * (default true; not applied to I/O yet) */
   unsigned writeback_high;    /* percent of ram-limit that starts writeback */
   unsigned writeback_low;     /* percent of ram-limit where it stops */
   char *control;              /* control socket path (owned), NULL: default */

@@ -107,6 +107,7 @@ main (int argc, char **argv)
   b0 = bk_path ("b0");
   snprintf (barg, sizeof barg, "backing=%s", b0);
   bk_start (&srv, "size=128M", "ram-limit=2M", barg, "backing-size=128M",
+            "encrypt=false",      /* raw pages are found in the file */
             NULL);
   h = server_connect (&srv);
   shadow_init (&sh, DEV_SIZE);

@@ -424,7 +424,9 @@ main (int argc, char **argv)
   b1 = bk_path ("b1");
   snprintf (barg, sizeof barg, "backing=%s", b0);
   bk_start (&srv, "size=128M", "ram-limit=2M", barg, "backing-size=128M",
-            "fault-injection=true", NULL);
+            "fault-injection=true",
+            "encrypt=false",      /* raw pages are found in the file */
+            NULL);
   h = server_connect (&srv);
   shadow_init (&sh, DEV_SIZE);
 

@@ -1,7 +1,8 @@
 /* ghostswap control tests: the socket server (gs_control_start/stop).
  *
- * In a fresh temporary directory: the socket and its directory are
- * created with modes 0600 and 0700; a stale socket is replaced, a live one
+ * In a fresh temporary directory: a socket in a missing directory is an
+ * error and creates no directory; the socket is created with mode 0600;
+ * a stale socket is replaced, a live one
  * or another file is not; answers arrive line by line, pipelined; an
  * oversized request is refused and its connection closed, garbage and NUL
  * bytes get an error; a silent client, a client that leaves mid-line and a
@@ -158,6 +159,8 @@ test_modes (void)
   CHECK (stat (sock, &sb) == 0);
   CHECK (S_ISSOCK (sb.st_mode));
   CHECKF ((sb.st_mode & 07777) == 0600, "socket mode %o", sb.st_mode & 07777);
+  /* Its directory is as it was made (0700): the server does not open it
+   * up. */
   snprintf (parent, sizeof parent, "%s/run", dir);
   CHECK (stat (parent, &sb) == 0);
   CHECKF ((sb.st_mode & 07777) == 0700, "directory mode %o",
@@ -438,12 +441,27 @@ main (int argc, char **argv)
   TEST_INIT (argc, argv);
   signal (SIGPIPE, SIG_IGN);
   CHECK (mkdtemp (dir) != NULL);
-  /* A directory that does not exist yet: the server makes it. */
   snprintf (sock, sizeof sock, "%s/run/ctl.sock", dir);
 
   cfg = test_config (64 << 20, 16 << 20);
   CHECK_OK (gs_device_create (&cfg, &dev));
   CHECK_OK (gs_device_start (dev));
+
+  /* A directory that does not exist is an error, naming it, and is not
+   * created (only the default GS_CONTROL_DEFAULT_DIR would be). */
+  {
+    char parent[300];
+    struct stat sb;
+
+    snprintf (parent, sizeof parent, "%s/run", dir);
+    err[0] = '\0';
+    CHECK (gs_control_start (dev, sock, NULL, &ctl, err, sizeof err) == -ENOENT);
+    CHECKF (strstr (err, parent) != NULL && strstr (err, "does not exist"),
+            "error: %s", err);
+    CHECKF (stat (parent, &sb) < 0 && errno == ENOENT,
+            "gs_control_start created %s", parent);
+    CHECK (mkdir (parent, 0700) == 0);
+  }
   err[0] = '\0';
   CHECKF (gs_control_start (dev, sock, NULL, &ctl, err, sizeof err) == 0, "%s", err);
 

@@ -232,6 +232,24 @@ main (int argc, char *argv[])
   set_fails ("compact-threshold", "-1", -EINVAL);
   set_fails ("compact-threshold", "50%", -EINVAL);
 
+  /* encrypt=: on unless turned off; booleans only. */
+  gs_config_init (&cfg);
+  CHECK (cfg.encrypt);
+  cfg = set_ok ("encrypt", "false");
+  CHECK (!cfg.encrypt);
+  cfg = set_ok ("encrypt", "off");
+  CHECK (!cfg.encrypt);
+  cfg = set_ok ("encrypt", "0");
+  CHECK (!cfg.encrypt);
+  cfg = set_ok ("encrypt", "TRUE");
+  CHECK (cfg.encrypt);
+  cfg = set_ok ("encrypt", "yes");
+  CHECK (cfg.encrypt);
+  CHECK (cfg.punch_holes && !cfg.fault_injection);
+  set_fails ("encrypt", "aes", -EINVAL);
+  set_fails ("encrypt", "", -EINVAL);
+  set_fails ("encrypt", "2", -EINVAL);
+
   set_fails ("sizes", "1G", -ENOENT);
   set_fails ("no-such-key", "1", -ENOENT);
   set_fails ("Size", "1G", -ENOENT);

@@ -57,6 +57,14 @@ void gs_service_harden (gs_log_fn log);
 int gs_service_create_device (const struct gs_config *cfg, gs_log_fn log,
                               struct gs_device **devp);
 
+/* gs_service_withdraw_backings - for a start that fails after
+ * gs_service_create_device: detach every backing= of @cfg, removing the
+ * files this start created (nothing was written to them yet).
+ * Context: no request running; may sleep.  Return: nothing.
+ */
+void gs_service_withdraw_backings (struct gs_device *dev,
+                                   const struct gs_config *cfg);
+
 /* gs_service_start - name the device, open its control socket (unless
  * control=none), its metrics listener (metrics-listen=) and start
  * sampling its memory once a second.
