@@ -95,6 +95,7 @@ static struct {
   uint64_t verify;            /* pages to verify after; UINT64_MAX: all */
   bool verify_set;
   bool background;            /* start the background thread */
+  bool plain;                 /* --no-encrypt: encrypt=false */
 } opt = {
   .dir = "/var/tmp",
   .data = 2ull << 30,
@@ -359,6 +360,7 @@ fill (void)
   gs_config_init (&cfg);
   cfg.size = opt.device_size;
   cfg.ram_limit = opt.ram_limit;
+  cfg.encrypt = !opt.plain;
   if (gs_config_check (&cfg, err, sizeof err) < 0)
     die ("%s", err);
   rss0 = rss_bytes ();
@@ -369,6 +371,7 @@ fill (void)
     die ("%s", err);
   if (opt.background && gs_device_start (dev) < 0)
     die ("gs_device_start failed");
+  printf ("encrypt %d\n", !opt.plain);
   printf ("device_size %" PRIu64 "\nram_limit %" PRIu64 "\n"
           "data_pages %" PRIu64 "\nlayout %s\ndata %s\nbacking_a %s\n"
           "background_thread %d\n",
@@ -662,7 +665,8 @@ usage (int status)
 "  --relocations N      relocate: successful relocations per target (20000)\n"
 "  --verify N           pages to read back and compare afterwards\n"
 "                       (default: drain all, others 20000)\n"
-"  --no-background      no background thread (writers reclaim directly)\n");
+"  --no-background      no background thread (writers reclaim directly)\n"
+"  --no-encrypt         backings without encryption at rest (encrypt=false)\n");
   exit (status);
 }
 
@@ -693,6 +697,7 @@ main (int argc, char **argv)
     { "relocations", required_argument, NULL, 'R' },
     { "verify", required_argument, NULL, 'v' },
     { "no-background", no_argument, NULL, 'B' },
+    { "no-encrypt", no_argument, NULL, 'E' },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
   };
@@ -734,6 +739,7 @@ main (int argc, char **argv)
     case 'R': opt.relocations = strtoull (optarg, NULL, 0); break;
     case 'v': opt.verify = strtoull (optarg, NULL, 0); opt.verify_set = true; break;
     case 'B': opt.background = false; break;
+    case 'E': opt.plain = true; break;
     case 'h': usage (0);
     default: usage (1);
     }
