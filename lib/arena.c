@@ -70,13 +70,16 @@ chunk_new (struct gs_arena *a)
   }
   /* Not in core dumps: these are other processes' pages.  A failure only
    * means the chunk would be dumped. */
-  madvise (p, chunk_bytes (a), MADV_DONTDUMP);
+  if (!a->dump)
+    madvise (p, chunk_bytes (a), MADV_DONTDUMP);
   c->base = p;
   c->nfree = GS_ARENA_CHUNK_BLOCKS;
   c->free_mask = ~UINT64_C (0);
   for (i = a->nchunks; i > 0 && a->chunk[i - 1]->base > c->base; i--)
     a->chunk[i] = a->chunk[i - 1];
   a->chunk[i] = c;
+  if (i < a->hint)
+    a->hint = i;
   a->nchunks++;
   a->mapped_bytes += chunk_bytes (a);
   return c;
@@ -90,11 +93,12 @@ gs_arena_alloc (struct gs_arena *a)
   size_t i;
   int bit;
 
-  for (i = 0; i < a->nchunks; i++)
+  for (i = a->hint; i < a->nchunks; i++)
     if (a->chunk[i]->nfree > 0) {
       c = a->chunk[i];
       break;
     }
+  a->hint = i;
   if (!c) {
     c = chunk_new (a);
     if (!c) {
@@ -105,6 +109,7 @@ gs_arena_alloc (struct gs_arena *a)
   bit = __builtin_ctzll (c->free_mask);
   c->free_mask &= ~(UINT64_C (1) << bit);
   c->nfree--;
+  a->used_blocks++;
   return c->base + (size_t) bit * a->block_bytes;
 }
 
@@ -134,6 +139,9 @@ gs_arena_free (struct gs_arena *a, void *p)
 
   c->free_mask |= UINT64_C (1) << bit;
   c->nfree++;
+  a->used_blocks--;
+  if (i < a->hint)
+    a->hint = i;
   if (c->nfree == GS_ARENA_CHUNK_BLOCKS) {
     munmap (c->base, chunk_bytes (a));
     free (c);
