@@ -65,7 +65,7 @@
 #define GS_CONTROL_COMMANDS \
   "stats, metrics, backing, migrate, drain, ram-limit, writeback"
 
-_Static_assert (sizeof (struct gs_stats) == 44 * sizeof (uint64_t),
+_Static_assert (sizeof (struct gs_stats) == 48 * sizeof (uint64_t),
                 "struct gs_stats changed: add the new fields to stats_json "
                 "in lib/control.c and to lib/metrics.c, then fix this count");
 
@@ -161,6 +161,7 @@ stats_json (struct gs_json *j, const struct gs_stats *st)
   U (backings); U (backing_slots); U (backing_used);
   U (writeback_pages); U (writeback_batches); U (writeback_second_chance);
   U (backing_read_errors); U (backing_write_errors);
+  U (fixed_bytes); U (memory_bytes); U (memory_peak_bytes); U (metadata_limit);
   U (reads); U (writes); U (trims); U (zeroes); U (flushes);
   U (caches); U (extents); U (bytes_read); U (bytes_written);
   U (errors); U (enospc);

@@ -107,7 +107,7 @@ stats_metrics (FILE *f, const struct gs_stats *st)
   RATIO ("compression_ratio", st->compression_ratio,
          "Stored bytes per compressed byte.");
   RATIO ("memory_ratio", st->memory_ratio,
-         "Bytes of non-empty slots per byte of pool and metadata.");
+         "Bytes of non-empty slots in RAM per byte of memory the engine holds.");
   GAUGE ("metadata_bytes", st->metadata_bytes,
          "Memory held by the engine's metadata.");
   RATIO ("metadata_bytes_per_ram_slot", st->metadata_per_ram_slot,
@@ -117,6 +117,14 @@ stats_metrics (FILE *f, const struct gs_stats *st)
   RATIO ("metadata_bytes_per_backing_slot", st->metadata_per_backing_slot,
          "Metadata bytes per slot held on backing, reverse map included.");
   GAUGE ("clusters", st->clusters, "Clusters with an entry array.");
+  GAUGE ("fixed_bytes", st->fixed_bytes,
+         "Memory held by per-thread codec contexts and the device's structures.");
+  GAUGE ("memory_bytes", st->memory_bytes,
+         "Memory the engine holds: pool, table, patterns, reverse maps, fixed.");
+  GAUGE ("memory_peak_bytes", st->memory_peak_bytes,
+         "Highest memory_bytes since start or the last peak reset.");
+  GAUGE ("metadata_limit_bytes", st->metadata_limit,
+         "Cap on the cluster table's metadata (0: none).");
   GAUGE ("pool_segments", st->segments, "Segments of the RAM pool.");
   COUNTER ("compactions_total", st->compactions,
            "Compaction passes of the RAM pool that moved something.");

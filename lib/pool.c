@@ -50,6 +50,7 @@ struct gs_pool {
   uint64_t compactions, moved;      /* atomic */
   unsigned next_stream;             /* atomic: round-robin for new threads */
   gs_object_size_fn size_fn;
+  struct gs_memacct *mem;           /* where segments are accounted, or NULL */
   pthread_mutex_t compact_lock;     /* one compaction at a time */
   struct stream stream[GS_POOL_STREAMS + 1];  /* the last: compaction's */
 };
@@ -98,6 +99,16 @@ gs_pool_create (uint64_t limit, gs_object_size_fn size_fn,
   return 0;
 }
 
+/* gs_pool_set_account - see pool.h. */
+void
+gs_pool_set_account (struct gs_pool *pool, struct gs_memacct *mem)
+{
+  ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&pool->lock);
+
+  pool->mem = mem;
+  gs_mem_add (mem, (int64_t) (pool->segments * SEGMENT_BYTES));
+}
+
 /* gs_pool_destroy - see pool.h. */
 void
 gs_pool_destroy (struct gs_pool *pool)
@@ -106,6 +117,7 @@ gs_pool_destroy (struct gs_pool *pool)
 
   if (!pool)
     return;
+  gs_mem_add (pool->mem, -(int64_t) (pool->segments * SEGMENT_BYTES));
   gs_arena_destroy (&pool->arena);  /* every segment at once */
   for (i = 0; i <= GS_POOL_STREAMS; i++)
     pthread_mutex_destroy (&pool->stream[i].lock);
@@ -154,6 +166,7 @@ static void
 segment_free (struct gs_pool *pool, struct gs_segment *s)
 {
   __atomic_sub_fetch (&pool->segments, 1, __ATOMIC_RELAXED);
+  gs_mem_add (pool->mem, -(int64_t) SEGMENT_BYTES);
   gs_arena_free (&pool->arena, s);
 }
 
@@ -179,6 +192,7 @@ segment_new (struct gs_pool *pool, bool reserve)
   }
   memset (p, 0, sizeof (struct gs_segment));
   __atomic_add_fetch (&pool->segments, 1, __ATOMIC_RELAXED);
+  gs_mem_add (pool->mem, SEGMENT_BYTES);
   return p;
 }
 
@@ -427,6 +441,16 @@ gs_pool_bytes (struct gs_pool *pool)
   return __atomic_load_n (&pool->segments, __ATOMIC_RELAXED) * SEGMENT_BYTES;
 }
 
+/* gs_pool_fixed_bytes - see pool.h. */
+uint64_t
+gs_pool_fixed_bytes (struct gs_pool *pool)
+{
+  ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&pool->lock);
+
+  return sizeof *pool + pool->arena.capacity * sizeof *pool->arena.chunk
+    + pool->arena.nchunks * 32;   /* chunk records */
+}
+
 /* gs_pool_limit - see pool.h. */
 uint64_t
 gs_pool_limit (struct gs_pool *pool)
@@ -453,22 +477,28 @@ gs_pool_compact (struct gs_pool *pool, unsigned max_live_percent,
 {
   ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&pool->compact_lock);
   uint64_t before = __atomic_load_n (&pool->moved, __ATOMIC_RELAXED);
-  CLEANUP_FREE struct gs_segment **v = NULL;
-  size_t n, i, max;
+  struct gs_segment *v[GS_COMPACT_BATCH];
+  uint64_t batches;
+  size_t n, i;
+  bool any = false;
 
-  max = __atomic_load_n (&pool->segments, __ATOMIC_RELAXED);
-  if (max == 0)
-    return 0;
-  v = malloc (sizeof *v * max);
-  if (!v)
-    return 0;
-  n = gs_pool_take (pool, max_live_percent, v, max);
-  qsort (v, n, sizeof *v, by_live);
-  for (i = 0; i < n; i++) {
-    gs_pool_walk (pool, v[i], relocate, opaque);
-    gs_pool_give_back (pool, v[i]);
+  /* Batches on the stack: the reclaim path of a writer short of RAM must
+   * not allocate.  A segment given back still live goes to the end of the
+   * list, so the number of batches is bounded by what was there. */
+  batches = __atomic_load_n (&pool->segments, __ATOMIC_RELAXED)
+    / GS_COMPACT_BATCH + 1;
+  while (batches-- > 0) {
+    n = gs_pool_take (pool, max_live_percent, v, GS_COMPACT_BATCH);
+    if (n == 0)
+      break;
+    any = true;
+    qsort (v, n, sizeof *v, by_live);
+    for (i = 0; i < n; i++) {
+      gs_pool_walk (pool, v[i], relocate, opaque);
+      gs_pool_give_back (pool, v[i]);
+    }
   }
-  if (n > 0)
+  if (any)
     __atomic_add_fetch (&pool->compactions, 1, __ATOMIC_RELAXED);
   return __atomic_load_n (&pool->moved, __ATOMIC_RELAXED) - before;
 }

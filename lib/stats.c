@@ -86,6 +86,20 @@ gs_get_stats (struct gs_device *dev, struct gs_stats *st)
   st->backing_read_errors = get (&dev->ctr.backing_read_errors);
   st->backing_write_errors = get (&dev->ctr.backing_write_errors);
 
+  /* The memory account (memacct.h) holds pool segments, table blocks and
+   * codec contexts; the rest is added at its size now. */
+  st->fixed_bytes = gs_codec_bytes (&dev->codec) + sizeof *dev
+    + gs_pool_fixed_bytes (dev->pool);
+  st->memory_bytes = st->pool_bytes + gs_table_metadata_bytes (&dev->table)
+    + gs_patterns_bytes (&dev->patterns) + st->rmap_bytes + st->fixed_bytes;
+  st->memory_peak_bytes =
+    __atomic_load_n (&dev->table.mem.peak, __ATOMIC_RELAXED)
+    + gs_patterns_bytes (&dev->patterns) + st->rmap_bytes
+    + st->fixed_bytes - gs_codec_bytes (&dev->codec);
+  if (st->memory_peak_bytes < st->memory_bytes)
+    st->memory_peak_bytes = st->memory_bytes;
+  st->metadata_limit = __atomic_load_n (&dev->table.limit, __ATOMIC_RELAXED);
+
   if (st->pool_bytes > 0)
     st->pool_fragmentation =
       1.0 - (double) st->pool_live_bytes / (double) st->pool_bytes;
@@ -94,7 +108,7 @@ gs_get_stats (struct gs_device *dev, struct gs_stats *st)
       (double) st->stored_bytes / (double) st->compressed_bytes;
   if (used_slots > st->slots_backing)
     st->memory_ratio = (double) ((used_slots - st->slots_backing) * GS_SLOT_SIZE)
-      / (double) (st->pool_bytes + st->metadata_bytes - st->rmap_bytes);
+      / (double) (st->memory_bytes - st->rmap_bytes);
   if (st->slots_ram > 0)
     st->metadata_per_ram_slot = (double) table_bytes / (double) used_slots
       + (double) ram_bytes / (double) st->slots_ram;
@@ -110,6 +124,13 @@ gs_get_stats (struct gs_device *dev, struct gs_stats *st)
   st->bytes_written = get (&dev->ctr.bytes_written);
   st->errors = get (&dev->ctr.errors);
   st->enospc = get (&dev->ctr.enospc);
+}
+
+/* gs_reset_peak - see device.h. */
+void
+gs_reset_peak (struct gs_device *dev)
+{
+  gs_mem_reset_peak (&dev->table.mem);
 }
 
 /* gs_stats_format - see stats.h. */
@@ -132,6 +153,8 @@ gs_stats_format (const struct gs_stats *st, char *buf, size_t buflen)
                    U(writeback_pages) U(writeback_batches)
                    U(writeback_second_chance)
                    U(backing_read_errors) U(backing_write_errors)
+                   U(fixed_bytes) U(memory_bytes) U(memory_peak_bytes)
+                   U(metadata_limit)
                    U(reads) U(writes) U(trims) U(zeroes) U(flushes)
                    U(caches) U(extents) U(bytes_read) U(bytes_written)
                    U(errors) U(enospc),
@@ -149,6 +172,8 @@ gs_stats_format (const struct gs_stats *st, char *buf, size_t buflen)
                    st->writeback_pages, st->writeback_batches,
                    st->writeback_second_chance,
                    st->backing_read_errors, st->backing_write_errors,
+                   st->fixed_bytes, st->memory_bytes, st->memory_peak_bytes,
+                   st->metadata_limit,
                    st->reads, st->writes, st->trims, st->zeroes, st->flushes,
                    st->caches, st->extents, st->bytes_read, st->bytes_written,
                    st->errors, st->enospc);

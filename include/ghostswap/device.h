@@ -129,6 +129,11 @@ int gs_extents (struct gs_device *dev, uint32_t count, uint64_t offset,
  */
 void gs_get_stats (struct gs_device *dev, struct gs_stats *st);
 
+/* gs_reset_peak - restart memory_peak_bytes from memory_bytes now.
+ * Context: any.  Return: nothing.
+ */
+void gs_reset_peak (struct gs_device *dev);
+
 /* gs_compact - compact the RAM pool now, whatever its fragmentation.
  * Context: takes cluster and pool locks; may sleep.
  * Return: the number of objects moved.

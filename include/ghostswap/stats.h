@@ -27,8 +27,9 @@ struct gs_stats {
   uint64_t pool_garbage_bytes;  /* dead objects in sealed segments, for compaction */
   double pool_fragmentation;    /* 1 - pool_live_bytes / pool_bytes (0 when empty) */
   double compression_ratio;     /* stored_bytes / compressed_bytes (the codec alone) */
-  double memory_ratio;          /* bytes of non-empty slots / (pool_bytes +
-                                 * metadata_bytes): what RAM really buys */
+  double memory_ratio;          /* bytes of non-empty slots not on backing /
+                                 * (memory_bytes - rmap_bytes): what RAM
+                                 * really buys */
 
   /* Metadata: table nodes, cluster entry arrays, object headers (the
    * reverse map), segment descriptors, the pattern table. */
@@ -52,6 +53,20 @@ struct gs_stats {
   uint64_t writeback_batches;
   uint64_t writeback_second_chance;  /* young pages kept in RAM */
   uint64_t backing_read_errors, backing_write_errors;
+
+  /* Memory account: what the process holds for the engine, to compare
+   * with its RSS. */
+  uint64_t fixed_bytes;         /* per-thread codec contexts (made on a
+                                 * thread's first use, unmapped at its exit)
+                                 * and the device's own structures */
+  uint64_t memory_bytes;        /* pool_bytes + table blocks (nodes, leaves,
+                                 * entry arrays) + pattern table + reverse
+                                 * maps + fixed_bytes */
+  uint64_t memory_peak_bytes;   /* highest memory_bytes since the device was
+                                 * made or gs_reset_peak (zram's mem_used_max);
+                                 * the pattern table and reverse maps count
+                                 * at their size now */
+  uint64_t metadata_limit;      /* cap on table blocks, 0 = none */
 
   /* Request counters. */
   uint64_t reads, writes, trims, zeroes, flushes, caches, extents;
