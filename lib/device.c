@@ -55,6 +55,10 @@ gs_device_create (const struct gs_config *cfg, struct gs_device **devp)
     gs_device_destroy (dev);
     return r;
   }
+  /* One memory account for the device (stats: memory_bytes, its peak). */
+  gs_table_set_limit (&dev->table, gs_config_metadata_limit (cfg));
+  gs_pool_set_account (dev->pool, &dev->table.mem);
+  gs_codec_set_account (&dev->codec, &dev->table.mem);
   *devp = dev;
   return 0;
 }
@@ -197,6 +201,10 @@ __gs_slot_replace (struct gs_device *dev, struct gs_cluster *c, unsigned i,
   return 0;
 }
 
+/* Past metadata-limit (what reclaim of RAM cannot help): internal code,
+ * ENOSPC to the caller. */
+#define ENOSPC_METADATA EDQUOT
+
 /* Store the encoded page in slot @slot.  On error the slot keeps its old
  * contents and @enc's pattern reference is dropped. */
 static int
@@ -214,6 +222,8 @@ __slot_store (struct gs_device *dev, struct gs_cluster *c, uint64_t slot,
       return r;
   }
   r = __gs_slot_replace (dev, c, i, e);
+  if (r == -ENOSPC)
+    r = -ENOSPC_METADATA;     /* a new entry array past metadata-limit */
   if (r < 0) {
     if (entry_is_ram (e))
       gs_pool_free (dev->pool, e);
@@ -380,6 +390,7 @@ gs_pread (struct gs_device *dev, void *buf, uint32_t count, uint64_t offset)
         memcpy (out, page + in, n);
       }
       gs_cluster_unlock (c);
+      gs_table_put (&dev->table, c);
       if (r < 0)
         return finish (dev, r);
     }
@@ -390,58 +401,73 @@ gs_pread (struct gs_device *dev, void *buf, uint32_t count, uint64_t offset)
   return 0;
 }
 
+static bool
+all_zero (const unsigned char *p, size_t n)
+{
+  return n == 0 || (p[0] == 0 && memcmp (p, p + 1, n - 1) == 0);
+}
+
 /* Write @n bytes of @data at byte @in of slot @slot, or zeroes if @data is
- * NULL: then a slot that ends up all zero (an empty one included) becomes
- * @zero_fill: EMPTY when trimming, the zero SAME entry when allocated
- * zeroes are wanted. */
+ * NULL: then a slot that ends up all zero becomes @zero_fill: EMPTY when
+ * trimming, the zero SAME entry when allocated zeroes are wanted.  Zeroes
+ * (written as data or not) over a slot that reads as zero change nothing
+ * and allocate nothing: an empty slot stays empty. */
 static int
 write_slot (struct gs_device *dev, uint64_t slot, uint32_t in, uint32_t n,
             const unsigned char *data, gs_entry zero_fill)
 {
-  bool create = data || !entry_is_empty (zero_fill);
-  struct gs_cluster *c = gs_table_get (&dev->table, slot / GS_CLUSTER_SLOTS,
-                                       create);
+  struct gs_cluster *c;
   unsigned i = (unsigned) (slot % GS_CLUSTER_SLOTS);
   unsigned char page[GS_SLOT_SIZE];
   struct encoded enc;
   uint64_t pattern;
+  gs_entry old;
   int r;
 
+  if (data && all_zero (data, n)) {
+    data = NULL;
+    zero_fill = pattern_to_entry (0);
+  }
+  c = gs_table_get (&dev->table, slot / GS_CLUSTER_SLOTS, data != NULL);
   if (!c)
-    return create ? -ENOMEM : 0;
+    return data ? (errno == ENOSPC ? -ENOSPC_METADATA : -ENOMEM) : 0;
   if (n == GS_SLOT_SIZE && data) {
     /* A whole page: compress before taking the lock. */
     r = encode_page (dev, data, &enc);
-    if (r < 0)
-      return r;
-    gs_cluster_lock (c);
-    r = __slot_store (dev, c, slot, &enc);
-    gs_cluster_unlock (c);
+    if (r == 0) {
+      gs_cluster_lock (c);
+      r = __slot_store (dev, c, slot, &enc);
+      gs_cluster_unlock (c);
+    }
+    gs_table_put (&dev->table, c);
     return r;
   }
   /* Part of a page: read, modify and write it under the lock, so that
    * concurrent partial writes to one slot do not lose each other. */
   gs_cluster_lock (c);
-  if (!data && entry_is_empty (__gs_cluster_entry (c, i))) {
+  old = __gs_cluster_entry (c, i);
+  if (!data && (entry_is_empty (old) || old == zero_fill))
+    r = 0;
+  else if (!data && n == GS_SLOT_SIZE)
     r = __gs_slot_replace (dev, c, i, zero_fill);
-    gs_cluster_unlock (c);
-    return r;
-  }
-  r = __slot_read (dev, c, i, page);
-  if (r == 0) {
-    if (data)
-      memcpy (page + in, data, n);
-    else
-      memset (page + in, 0, n);
-    if (!data && gs_page_same_filled (page, &pattern) && pattern == 0)
-      r = __gs_slot_replace (dev, c, i, zero_fill);
-    else {
-      r = encode_page (dev, page, &enc);
-      if (r == 0)
-        r = __slot_store (dev, c, slot, &enc);
+  else {
+    r = __slot_read (dev, c, i, page);
+    if (r == 0) {
+      if (data)
+        memcpy (page + in, data, n);
+      else
+        memset (page + in, 0, n);
+      if (!data && gs_page_same_filled (page, &pattern) && pattern == 0)
+        r = __gs_slot_replace (dev, c, i, zero_fill);
+      else {
+        r = encode_page (dev, page, &enc);
+        if (r == 0)
+          r = __slot_store (dev, c, slot, &enc);
+      }
     }
   }
   gs_cluster_unlock (c);
+  gs_table_put (&dev->table, c);
   return r;
 }
 
@@ -465,6 +491,7 @@ relocate (void *opaque, uint64_t owner, gs_entry entry)
       && gs_pool_move (dev->pool, e, &moved) == 0)
     c->entries[i] = moved;
   gs_cluster_unlock (c);
+  gs_table_put (&dev->table, c);
 }
 
 /* gs_compact_segments - see device_impl.h. */
@@ -517,7 +544,7 @@ write_slot_retry (struct gs_device *dev, uint64_t slot, uint32_t in,
   }
   if (r == 0 && dev->backing_count > 0 && gs_over_high_watermark (dev))
     gs_background_kick (dev);
-  return r;
+  return r == -ENOSPC_METADATA ? -ENOSPC : r;
 }
 
 /* gs_pwrite - see device.h. */
@@ -548,7 +575,8 @@ gs_pwrite (struct gs_device *dev, const void *buf, uint32_t count,
 }
 
 /* Set whole slots [@first, @end) to @fill (EMPTY or the zero SAME entry),
- * one cluster at a time, skipping absent clusters when emptying. */
+ * one cluster at a time.  A slot that is empty stays so (it reads as
+ * zero already), so this never allocates: absent clusters are skipped. */
 static int
 fill_slots (struct gs_device *dev, uint64_t first, uint64_t end, gs_entry fill)
 {
@@ -556,30 +584,36 @@ fill_slots (struct gs_device *dev, uint64_t first, uint64_t end, gs_entry fill)
     uint64_t cidx = first / GS_CLUSTER_SLOTS;
     uint64_t stop = (cidx + 1) * GS_CLUSTER_SLOTS < end
       ? (cidx + 1) * GS_CLUSTER_SLOTS : end;
-    struct gs_cluster *c = gs_table_get (&dev->table, cidx,
-                                         !entry_is_empty (fill));
+    struct gs_cluster *c = gs_table_get (&dev->table, cidx, false);
     uint64_t s;
     int r = 0;
 
-    if (!c && !entry_is_empty (fill))
-      return -ENOMEM;
-    if (c) {
-      gs_cluster_lock (c);
-      for (s = first; s < stop && r == 0; s++) {
-        unsigned i = (unsigned) (s % GS_CLUSTER_SLOTS);
-        gs_entry old = __gs_cluster_entry (c, i);
-        if (old == fill)
-          continue;
-        /* Give the backing's space back before the slot can be reused. */
-        if (entry_is_backing (old))
-          gs_backing_punch (dev->backing[entry_to_backing_id (old)],
-                            entry_to_pslot (old), 1);
-        r = __gs_slot_replace (dev, c, i, fill);
-      }
-      gs_cluster_unlock (c);
-      if (r < 0)
-        return r;
+    if (!c) {
+      /* Nothing up to the next cluster that holds anything. */
+      uint64_t next;
+      if (!gs_table_next (&dev->table, cidx + 1,
+                          (end + GS_CLUSTER_SLOTS - 1) / GS_CLUSTER_SLOTS,
+                          &next))
+        return 0;
+      first = next * GS_CLUSTER_SLOTS > first ? next * GS_CLUSTER_SLOTS : stop;
+      continue;
     }
+    gs_cluster_lock (c);
+    for (s = first; s < stop && r == 0; s++) {
+      unsigned i = (unsigned) (s % GS_CLUSTER_SLOTS);
+      gs_entry old = __gs_cluster_entry (c, i);
+      if (old == fill || entry_is_empty (old))
+        continue;
+      /* Give the backing's space back before the slot can be reused. */
+      if (entry_is_backing (old))
+        gs_backing_punch (dev->backing[entry_to_backing_id (old)],
+                          entry_to_pslot (old), 1);
+      r = __gs_slot_replace (dev, c, i, fill);
+    }
+    gs_cluster_unlock (c);
+    gs_table_put (&dev->table, c);
+    if (r < 0)
+      return r;
     first = stop;
   }
   return 0;
@@ -739,6 +773,7 @@ gs_extents (struct gs_device *dev, uint32_t count, uint64_t offset,
     if (!c || !__atomic_load_n (&c->entries, __ATOMIC_ACQUIRE)) {
       /* A hole up to the next cluster that holds anything. */
       uint64_t hole_end = end;
+      gs_table_put (&dev->table, c);
       if (gs_table_next (&dev->table, cidx + 1,
                          (end + CLUSTER_BYTES - 1) / CLUSTER_BYTES, &next)
           && next * CLUSTER_BYTES < end)
@@ -758,6 +793,7 @@ gs_extents (struct gs_device *dev, uint32_t count, uint64_t offset,
       offset = slot_end;
     }
     gs_cluster_unlock (c);
+    gs_table_put (&dev->table, c);
   }
   if (!rs.stop && rs.len > 0)
     rs.err = fn (opaque, rs.start, rs.len, rs.type);

@@ -93,6 +93,7 @@ to_ram (struct drain *d, unsigned k)
     ret = 1;
   }
   gs_cluster_unlock (c);
+  gs_table_put (&dev->table, c);
   return ret;
 }
 
@@ -143,6 +144,7 @@ flush_out (struct drain *d)
         }
         gs_cluster_unlock (c);
       }
+      gs_table_put (&dev->table, c);
       if (moved)
         d->done++;
       else {

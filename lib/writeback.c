@@ -65,6 +65,7 @@ commit (struct batch *bt, unsigned k, unsigned n, struct gs_backing *b,
           c->entries[i] = e & ~GS_RAM_WRITEBACK;
       }
       gs_cluster_unlock (c);
+      gs_table_put (&dev->table, c);
     }
     if (done)
       bt->written++;
@@ -128,11 +129,13 @@ visit (void *opaque, uint64_t owner, gs_entry entry)
   if (!entry_is_ram (e) || entry_is_writeback (e)
       || !entry_same_place (e, entry)) {
     gs_cluster_unlock (c);      /* dead object */
+    gs_table_put (&dev->table, c);
     return;
   }
   obj = gs_pool_object (e, &cap, &raw);
   if (bt->raw_only && !raw) {
     gs_cluster_unlock (c);
+    gs_table_put (&dev->table, c);
     return;
   }
   if (entry_is_young (e) && !bt->force
@@ -143,11 +146,13 @@ visit (void *opaque, uint64_t owner, gs_entry entry)
     __atomic_add_fetch (&dev->ctr.writeback_second_chance, 1,
                         __ATOMIC_RELAXED);
     gs_cluster_unlock (c);
+    gs_table_put (&dev->table, c);
     return;
   }
   len = raw ? GS_SLOT_SIZE : gs_frame_size (obj, cap);
   if (len == 0) {
     gs_cluster_unlock (c);      /* corrupt frame: leave it where it is */
+    gs_table_put (&dev->table, c);
     return;
   }
   memcpy (bt->buf + (size_t) bt->n * GS_SLOT_SIZE, obj, len);
@@ -159,6 +164,7 @@ visit (void *opaque, uint64_t owner, gs_entry entry)
   bt->zstd[bt->n] = !raw;
   bt->n++;
   gs_cluster_unlock (c);
+  gs_table_put (&dev->table, c);
   if (bt->n == BATCH_PAGES)
     flush (bt);
 }
