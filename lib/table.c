@@ -19,7 +19,9 @@
  *
  * A lookup does not keep its section open while it uses the cluster: it
  * takes a hold on the leaf instead (before leaving the section, so the
- * leaf is still there).  The leaf's state word counts holders and live
+ * leaf is still there).  Dropping the hold is done in a section too: the
+ * moment the count reaches 0 another thread may free the leaf, and this
+ * one still looks at it to try to free it itself.  The leaf's state word counts holders and live
  * clusters (with an entry array) and has a DEAD flag.  A leaf dies only
  * when its word goes from exactly 0 to DEAD by compare-and-swap, under the
  * shape lock, which also unlinks it; a lookup whose hold finds DEAD drops
@@ -455,15 +457,18 @@ gs_table_put (struct gs_table *t, struct gs_cluster *c)
   struct leaf *l;
   void *gone[16];
   unsigned n = 0;
+  uint64_t *section;
 
   if (!c || t->levels == 0)
     return;
   l = leaf_of (c);
-  if (__atomic_sub_fetch (leaf_state (l), HOLD_ONE, __ATOMIC_ACQ_REL) != 0)
-    return;
-  /* No holder and no live cluster: free the leaf unless someone takes a
-   * hold first (their hold makes the swap fail). */
-  {
+  /* Once the hold is dropped another thread may free the leaf: a read
+   * section keeps its memory until this thread is done with it. */
+  section = section_enter (t);
+  if (__atomic_sub_fetch (leaf_state (l), HOLD_ONE, __ATOMIC_ACQ_REL) == 0) {
+    /* No holder and no live cluster: free the leaf unless someone takes
+     * a hold first (their hold makes the swap fail) or another thread
+     * freed it already (it is DEAD). */
     ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&t->shape_lock);
     uint32_t expected = 0;
 
@@ -472,6 +477,7 @@ gs_table_put (struct gs_table *t, struct gs_cluster *c)
                                      __ATOMIC_RELAXED))
       n = unlink_empty (t, leaf_base (l), 0, gone);
   }
+  section_exit (section);
   free_unlinked (t, gone, n, 1);
 }
 
