@@ -7,6 +7,15 @@
 
 #include "arena.h"
 
+/* Users may poison freed blocks for AddressSanitizer (table.c does): the
+ * shadow must be clean again before the address range is given back. */
+#if defined (__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#define chunk_unpoison(p, n) ASAN_UNPOISON_MEMORY_REGION ((p), (n))
+#else
+#define chunk_unpoison(p, n) ((void) (p), (void) (n))
+#endif
+
 struct gs_arena_chunk {
   unsigned char *base;
   unsigned nfree;
@@ -36,6 +45,7 @@ gs_arena_destroy (struct gs_arena *a)
   size_t i;
 
   for (i = 0; i < a->nchunks; i++) {
+    chunk_unpoison (a->chunk[i]->base, chunk_bytes (a));
     munmap (a->chunk[i]->base, chunk_bytes (a));
     free (a->chunk[i]);
   }
@@ -143,6 +153,7 @@ gs_arena_free (struct gs_arena *a, void *p)
   if (i < a->hint)
     a->hint = i;
   if (c->nfree == GS_ARENA_CHUNK_BLOCKS) {
+    chunk_unpoison (c->base, chunk_bytes (a));
     munmap (c->base, chunk_bytes (a));
     free (c);
     memmove (&a->chunk[i], &a->chunk[i + 1],

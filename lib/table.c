@@ -42,6 +42,18 @@
 #include "cleanup.h"
 #include "table.h"
 
+/* Under AddressSanitizer a freed block is poisoned, so that a lookup
+ * reaching one (the thing the grace period prevents) is reported even
+ * though the arena keeps the page mapped. */
+#if defined (__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#define block_poison(p) ASAN_POISON_MEMORY_REGION ((p), GS_TABLE_BLOCK)
+#define block_unpoison(p) ASAN_UNPOISON_MEMORY_REGION ((p), GS_TABLE_BLOCK)
+#else
+#define block_poison(p) ((void) (p))
+#define block_unpoison(p) ((void) (p))
+#endif
+
 #define NODE_FANOUT (1u << GS_NODE_SHIFT)
 #define LEAF_FANOUT (1u << GS_LEAF_SHIFT)
 
@@ -124,6 +136,7 @@ block_alloc (struct gs_table *t, bool node, unsigned n)
       __atomic_add_fetch (&t->clusters_live, 1, __ATOMIC_RELAXED);
   }
   gs_mem_add (&t->mem, GS_TABLE_BLOCK);
+  block_unpoison (p);
   /* A reused block is zero only if MADV_DONTNEED was allowed. */
   memset (p, 0, GS_TABLE_BLOCK);
   return p;
@@ -134,6 +147,7 @@ block_free (struct gs_table *t, void *p, bool node)
 {
   {
     ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&t->arena_lock);
+    block_poison (p);
     gs_arena_free (&t->arena, p);
     if (node)
       __atomic_sub_fetch (&t->node_bytes, GS_TABLE_BLOCK, __ATOMIC_RELAXED);
