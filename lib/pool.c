@@ -1,8 +1,10 @@
 /* ghostswap: log-structured RAM pool with back-pointers (see pool.h). */
 #include <errno.h>
 #include <limits.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "arena.h"
 #include "cleanup.h"
@@ -48,7 +50,8 @@ struct gs_pool {
   uint64_t live_bytes;              /* atomic */
   uint64_t objects;                 /* atomic */
   uint64_t compactions, moved;      /* atomic */
-  unsigned next_stream;             /* atomic: round-robin for new threads */
+  unsigned nstreams;                /* writers' streams used: one per CPU,
+                                     * at most GS_POOL_STREAMS */
   gs_object_size_fn size_fn;
   struct gs_memacct *mem;           /* where segments are accounted, or NULL */
   pthread_mutex_t compact_lock;     /* one compaction at a time */
@@ -93,6 +96,11 @@ gs_pool_create (uint64_t limit, gs_object_size_fn size_fn,
   for (i = 0; i <= GS_POOL_STREAMS; i++)
     pthread_mutex_init (&pool->stream[i].lock, NULL);
   pool->size_fn = size_fn;
+  {
+    long cpus = sysconf (_SC_NPROCESSORS_CONF);
+    pool->nstreams = cpus < 1 ? 1
+      : cpus > (long) GS_POOL_STREAMS ? GS_POOL_STREAMS : (unsigned) cpus;
+  }
   gs_arena_init (&pool->arena, SEGMENT_BYTES);
   gs_pool_set_limit (pool, limit);
   *poolp = pool;
@@ -239,15 +247,18 @@ alloc_in (struct gs_pool *pool, unsigned si, uint64_t owner, bool raw,
   return 0;
 }
 
+/* The stream of the CPU this thread runs on: as many open segments as
+ * CPUs (each one partly filled is memory the pool holds for nothing:
+ * nbdkit runs 16 threads per connection, and one stream per thread made
+ * eight open segments on a two-core machine), and threads on different
+ * CPUs still never share a stream lock.  A thread moved between CPUs
+ * merely picks another stream. */
 static unsigned
 my_stream (struct gs_pool *pool)
 {
-  static __thread unsigned assigned = UINT_MAX;
+  int cpu = sched_getcpu ();
 
-  if (assigned == UINT_MAX)
-    assigned = __atomic_fetch_add (&pool->next_stream, 1, __ATOMIC_RELAXED)
-      % GS_POOL_STREAMS;
-  return assigned;
+  return cpu < 0 ? 0 : (unsigned) cpu % pool->nstreams;
 }
 
 /* gs_pool_alloc - see pool.h. */
