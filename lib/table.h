@@ -72,7 +72,10 @@ struct gs_cluster {
 
 struct gs_table_shard {
   uint64_t readers[2];        /* atomic: sections open, by epoch parity */
-} __attribute__ ((aligned (64)));
+  char pad[48];               /* one shard's counters per cache line (no
+                               * alignment attribute: the table lives in
+                               * calloc'd memory) */
+};
 
 struct gs_table {
   void *root;                 /* interior node, or the only leaf */
