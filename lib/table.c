@@ -33,6 +33,7 @@
  * everything reachable from the root under that lock is alive, so nothing
  * is ever installed into a node being unlinked.
  */
+#include <assert.h>
 #include <errno.h>
 #include <limits.h>
 #include <sched.h>
@@ -72,8 +73,8 @@ _Static_assert (GS_CLUSTER_SLOTS * sizeof (gs_entry) == GS_TABLE_BLOCK,
 
 /* The leaf state word (cluster[0].leaf_word). */
 #define HOLD_ONE   1u
-#define HOLD_MASK  ((1u << 20) - 1)
-#define LIVE_ONE   (1u << 20)
+#define HOLD_MASK  ((1u << 24) - 1)
+#define LIVE_ONE   (1u << 24)         /* 7 bits: 0..64 live clusters */
 #define LEAF_DEAD  (1u << 31)
 
 static uint32_t *
@@ -311,6 +312,9 @@ leaf_hold (struct leaf *l)
 {
   uint32_t old = __atomic_fetch_add (leaf_state (l), HOLD_ONE, __ATOMIC_ACQ_REL);
 
+  /* Eight million holds on one leaf mean gets without puts: they would
+   * overflow into the live count (and in the end the DEAD flag). */
+  assert ((old & HOLD_MASK) < HOLD_MASK / 2);
   if (old & LEAF_DEAD) {
     __atomic_sub_fetch (leaf_state (l), HOLD_ONE, __ATOMIC_RELEASE);
     return false;

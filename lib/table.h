@@ -31,8 +31,11 @@
  * section that could have seen it has ended (two-phase epoch flip, as
  * SRCU).  Sections never block, so a grace period takes microseconds.
  *
- * A caller that never calls gs_table_put only keeps its leaf alive: it
- * can never cause a use after free.
+ * Every gs_table_get must be paired with a gs_table_put.  A missing put
+ * only keeps its leaf alive for a while, but the hold count has 24 bits:
+ * about 16 million leaked holds on one leaf would overflow it into the
+ * live count and, past 2^31, into the DEAD flag (debug builds assert
+ * long before).
  *
  * Lock order: cluster lock -> shape lock -> arena lock.
  */
