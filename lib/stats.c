@@ -126,6 +126,17 @@ gs_get_stats (struct gs_device *dev, struct gs_stats *st)
   st->enospc = get (&dev->ctr.enospc);
 }
 
+/* gs_metadata_full - see device.h.  A write in a far corner of the
+ * largest device needs at most an entry array, a leaf and four nodes. */
+bool
+gs_metadata_full (struct gs_device *dev)
+{
+  uint64_t limit = __atomic_load_n (&dev->table.limit, __ATOMIC_RELAXED);
+
+  return limit != 0
+    && gs_table_metadata_bytes (&dev->table) + 6 * GS_TABLE_BLOCK > limit;
+}
+
 /* gs_reset_peak - see device.h. */
 void
 gs_reset_peak (struct gs_device *dev)
