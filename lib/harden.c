@@ -220,12 +220,19 @@ set_oom_score_adj (void)
  * arena keeps up to twice that much freed memory resident (measured: 5 MiB
  * after four copies of the memory corpus, 8 % of what the pages took).
  * A fixed trim threshold of 128 KiB (it also pins the mmap threshold at
- * its 128 KiB default) gives it back.  The engine's own memory does not
+ * its 128 KiB default) gives it back.  M_ARENA_MAX: below.  The engine's own memory does not
  * come from malloc (pool, table and codec contexts are mappings). */
 static void
 bound_malloc (void)
 {
+  long cpus = sysconf (_SC_NPROCESSORS_ONLN);
+
   mallopt (M_TRIM_THRESHOLD, 128 * 1024);
+  /* One arena per CPU instead of glibc's eight: every nbdkit thread that
+   * ever ran keeps 15-25 KiB in its arena, 0.2-0.4 MiB in all on two
+   * cores (1-2 % of the corpus); measured CPU time per request the same. */
+  if (cpus > 0)
+    mallopt (M_ARENA_MAX, (int) cpus);
 }
 
 /* gs_harden_process - see harden.h. */
