@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "device_impl.h"
+#include "core.h"
 #include "ghostswap/device.h"
 #include "test.h"
 
