@@ -7,6 +7,15 @@
 
 #include "arena.h"
 
+/* Users may poison freed blocks for AddressSanitizer (table.c does): the
+ * shadow must be clean again before the address range is given back. */
+#if defined (__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#define chunk_unpoison(p, n) ASAN_UNPOISON_MEMORY_REGION ((p), (n))
+#else
+#define chunk_unpoison(p, n) ((void) (p), (void) (n))
+#endif
+
 struct gs_arena_chunk {
   unsigned char *base;
   unsigned nfree;
@@ -36,6 +45,7 @@ gs_arena_destroy (struct gs_arena *a)
   size_t i;
 
   for (i = 0; i < a->nchunks; i++) {
+    chunk_unpoison (a->chunk[i]->base, chunk_bytes (a));
     munmap (a->chunk[i]->base, chunk_bytes (a));
     free (a->chunk[i]);
   }
@@ -70,13 +80,16 @@ chunk_new (struct gs_arena *a)
   }
   /* Not in core dumps: these are other processes' pages.  A failure only
    * means the chunk would be dumped. */
-  madvise (p, chunk_bytes (a), MADV_DONTDUMP);
+  if (!a->dump)
+    madvise (p, chunk_bytes (a), MADV_DONTDUMP);
   c->base = p;
   c->nfree = GS_ARENA_CHUNK_BLOCKS;
   c->free_mask = ~UINT64_C (0);
   for (i = a->nchunks; i > 0 && a->chunk[i - 1]->base > c->base; i--)
     a->chunk[i] = a->chunk[i - 1];
   a->chunk[i] = c;
+  if (i < a->hint)
+    a->hint = i;
   a->nchunks++;
   a->mapped_bytes += chunk_bytes (a);
   return c;
@@ -90,11 +103,12 @@ gs_arena_alloc (struct gs_arena *a)
   size_t i;
   int bit;
 
-  for (i = 0; i < a->nchunks; i++)
+  for (i = a->hint; i < a->nchunks; i++)
     if (a->chunk[i]->nfree > 0) {
       c = a->chunk[i];
       break;
     }
+  a->hint = i;
   if (!c) {
     c = chunk_new (a);
     if (!c) {
@@ -105,6 +119,7 @@ gs_arena_alloc (struct gs_arena *a)
   bit = __builtin_ctzll (c->free_mask);
   c->free_mask &= ~(UINT64_C (1) << bit);
   c->nfree--;
+  a->used_blocks++;
   return c->base + (size_t) bit * a->block_bytes;
 }
 
@@ -134,7 +149,11 @@ gs_arena_free (struct gs_arena *a, void *p)
 
   c->free_mask |= UINT64_C (1) << bit;
   c->nfree++;
+  a->used_blocks--;
+  if (i < a->hint)
+    a->hint = i;
   if (c->nfree == GS_ARENA_CHUNK_BLOCKS) {
+    chunk_unpoison (c->base, chunk_bytes (a));
     munmap (c->base, chunk_bytes (a));
     free (c);
     memmove (&a->chunk[i], &a->chunk[i + 1],

@@ -1,7 +1,8 @@
 /* ghostswap: the memory under the RAM pool: fixed-size, page-aligned
  * blocks carved from large anonymous mappings ("chunks").
  *
- * Each chunk is marked MADV_DONTDUMP once (it holds other processes'
+ * Each chunk is marked MADV_DONTDUMP once (unless the arena's dump flag
+ * is set: the table's metadata arena, which a core dump should show) (it holds other processes'
  * swapped-out pages: they have no place in our core dumps), so there is
  * one mapping per chunk however many blocks come and go.  A freed block's
  * pages go back to the kernel with MADV_DONTNEED where that is allowed
@@ -15,6 +16,7 @@
 #ifndef GHOSTSWAP_ARENA_H
 #define GHOSTSWAP_ARENA_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -26,10 +28,14 @@ struct gs_arena {
   size_t block_bytes;               /* a multiple of the page size */
   struct gs_arena_chunk **chunk;    /* by address */
   size_t nchunks, capacity;
+  size_t hint;                      /* no chunk below this has a free block */
   uint64_t mapped_bytes;
+  uint64_t used_blocks;             /* blocks handed out */
+  bool dump;                        /* leave chunks in core dumps (metadata) */
 };
 
-/* gs_arena_init - an arena of @block_bytes blocks (a page multiple).
+/* gs_arena_init - an arena of @block_bytes blocks (a page multiple),
+ * not dumped; set a->dump after this to keep it in core dumps.
  * Context: any.  Return: nothing.
  */
 void gs_arena_init (struct gs_arena *a, size_t block_bytes);

@@ -23,6 +23,8 @@ const char gs_config_help[] =
   "                           A multiple of 4096, at most 2^63-4096.\n"
   "ram-limit=SIZE             Cap on RAM used by compressed pages\n"
   "                           (default half of physical RAM).\n"
+  "metadata-limit=SIZE        Cap on the cluster table's metadata (default\n"
+  "                           ram-limit/16, at least 64M; 0: no cap).\n"
   "compression-level=N        zstd level (default 1).\n"
   "compact-threshold=PERCENT  Pool fragmentation that starts compaction\n"
   "                           (1..99, default 25).\n"
@@ -47,7 +49,7 @@ const char gs_config_help[] =
 static const char *const key_names[] = {
   "size", "ram-limit", "compression-level", "compact-threshold", "backing",
   "backing-size", "punch-holes", "writeback-high", "writeback-low",
-  "control", "fault-injection",
+  "control", "fault-injection", "metadata-limit",
 };
 #define NKEYS (sizeof key_names / sizeof key_names[0])
 _Static_assert (NKEYS <= 32, "gs_config.given has 32 bits");
@@ -88,6 +90,7 @@ gs_config_init (struct gs_config *cfg)
 
   cfg->size = round_up (2 * ram, GIB);
   cfg->ram_limit = round_up (ram / 2, MIB);
+  cfg->metadata_limit = GS_METADATA_LIMIT_AUTO;
   cfg->compression_level = 1;
   cfg->compact_threshold = 25;
   cfg->nbacking = 0;
@@ -285,6 +288,19 @@ set_key (struct gs_config *cfg, const char *key, const char *value,
     cfg->ram_limit = bytes;
     return 0;
   }
+  if (strcmp (key, "metadata-limit") == 0) {
+    r = gs_parse_size (value, &bytes);
+    if (r < 0)
+      return gs_errmsg (err, errlen, -EINVAL,
+                   "metadata-limit: '%s' is not a size (use e.g. 256M, or 0 "
+                   "for no cap)", value);
+    if (bytes != 0 && bytes < 64 * 1024)
+      return gs_errmsg (err, errlen, -EINVAL,
+                   "metadata-limit: %" PRIu64 " is below the minimum of 64K "
+                   "(0 means no cap)", bytes);
+    cfg->metadata_limit = bytes;
+    return 0;
+  }
   if (strcmp (key, "compression-level") == 0) {
     if (parse_int (value, ZSTD_minCLevel (), ZSTD_maxCLevel (), &n) < 0)
       return gs_errmsg (err, errlen, -EINVAL,
@@ -377,6 +393,18 @@ set_key (struct gs_config *cfg, const char *key, const char *value,
   }
   return gs_errmsg (err, errlen, -ENOENT,
                "%s: unknown key (see --help for the keys)", key);
+}
+
+/* gs_config_metadata_limit - see config.h. */
+uint64_t
+gs_config_metadata_limit (const struct gs_config *cfg)
+{
+  uint64_t v;
+
+  if (cfg->metadata_limit != GS_METADATA_LIMIT_AUTO)
+    return cfg->metadata_limit;
+  v = cfg->ram_limit / 16;
+  return v < GS_MIN_METADATA_LIMIT_AUTO ? GS_MIN_METADATA_LIMIT_AUTO : v;
 }
 
 /* gs_config_set - see config.h. */

@@ -51,6 +51,10 @@ gs_device_create (const struct gs_config *cfg, struct gs_device **devp)
     gs_device_destroy (dev);
     return r;
   }
+  /* One memory account for the device (stats: memory_bytes, its peak). */
+  gs_table_set_limit (&dev->table, gs_config_metadata_limit (cfg));
+  gs_pool_set_account (dev->pool, &dev->table.mem);
+  gs_codec_set_account (&dev->codec, &dev->table.mem);
   *devp = dev;
   return 0;
 }
@@ -239,29 +243,42 @@ gs_pread (struct gs_device *dev, void *buf, uint32_t count, uint64_t offset)
   return 0;
 }
 
+static bool
+all_zero (const unsigned char *p, size_t n)
+{
+  return n == 0 || (p[0] == 0 && memcmp (p, p + 1, n - 1) == 0);
+}
+
 /* Write @n bytes of @data at byte @in of slot @slot, or zeroes if @data is
- * NULL: then a slot that ends up all zero (an empty one included) becomes
- * @zero_fill: EMPTY when trimming, the zero SAME entry when allocated
- * zeroes are wanted. */
+ * NULL: then a slot that ends up all zero becomes @zero_fill: EMPTY when
+ * trimming, the zero SAME entry when allocated zeroes are wanted.  Zeroes
+ * (written as data or not) over a slot that reads as zero change nothing
+ * and allocate nothing: an empty slot stays empty. */
 static int
 write_slot (struct gs_device *dev, uint64_t slot, uint32_t in, uint32_t n,
             const unsigned char *data, gs_entry zero_fill)
 {
-  bool create = data || !entry_is_empty (zero_fill);
   unsigned char page[GS_SLOT_SIZE];
   struct encoded enc;
   struct gs_slot s;
   uint64_t pattern;
+  gs_entry old;
   int r;
 
-  r = gs_slot_find (dev, slot, create, &s);
+  if (data && all_zero (data, n)) {
+    data = NULL;
+    zero_fill = pattern_to_entry (0);
+  }
+  r = gs_slot_find (dev, slot, data != NULL, &s);
   if (r < 0)
     return r == -ENOENT ? 0 : r;
   if (n == GS_SLOT_SIZE && data) {
     /* A whole page: compress before taking the lock. */
     r = encode_page (dev, data, &enc);
-    if (r < 0)
+    if (r < 0) {
+      gs_slot_release (&s);
       return r;
+    }
     gs_slot_lock (&s);
     r = __slot_store (dev, &s, &enc);
     gs_slot_unlock (&s);
@@ -270,7 +287,12 @@ write_slot (struct gs_device *dev, uint64_t slot, uint32_t in, uint32_t n,
   /* Part of a page: read, modify and write it under the lock, so that
    * concurrent partial writes to one slot do not lose each other. */
   gs_slot_lock (&s);
-  if (!data && entry_is_empty (__gs_slot_entry (&s))) {
+  old = __gs_slot_entry (&s);
+  if (!data && (entry_is_empty (old) || old == zero_fill)) {
+    gs_slot_unlock (&s);
+    return 0;
+  }
+  if (!data && n == GS_SLOT_SIZE) {
     r = __gs_slot_store (dev, &s, zero_fill);
     gs_slot_unlock (&s);
     return r;
@@ -316,7 +338,7 @@ write_slot_retry (struct gs_device *dev, uint64_t slot, uint32_t in,
   }
   if (r == 0)
     gs_after_write (dev);
-  return r;
+  return r == -GS_ENOSPC_METADATA ? -ENOSPC : r;
 }
 
 /* gs_pwrite - see device.h. */
@@ -347,7 +369,8 @@ gs_pwrite (struct gs_device *dev, const void *buf, uint32_t count,
 }
 
 /* Set whole slots [@first, @end) to @fill (EMPTY or the zero SAME entry),
- * one cluster at a time, skipping absent clusters when emptying. */
+ * one cluster at a time.  A slot that is empty stays so (it reads as
+ * zero already), so this never allocates: absent clusters are skipped. */
 static int
 fill_slots (struct gs_device *dev, uint64_t first, uint64_t end, gs_entry fill)
 {
@@ -356,15 +379,23 @@ fill_slots (struct gs_device *dev, uint64_t first, uint64_t end, gs_entry fill)
     uint64_t stop = (cidx + 1) * GS_CLUSTER_SLOTS < end
       ? (cidx + 1) * GS_CLUSTER_SLOTS : end;
     struct gs_slot s;
-    int r = gs_slot_find (dev, first, !entry_is_empty (fill), &s);
+    int r = gs_slot_find (dev, first, false, &s);
 
-    if (r == -ENOMEM)
-      return r;
-    if (r == 0) {
+    if (r < 0) {
+      /* Nothing up to the next cluster that holds anything. */
+      uint64_t next;
+      if (!gs_table_next (&dev->table, cidx + 1,
+                          (end + GS_CLUSTER_SLOTS - 1) / GS_CLUSTER_SLOTS,
+                          &next))
+        return 0;
+      first = next * GS_CLUSTER_SLOTS;
+      continue;
+    }
+    {
       gs_slot_lock (&s);
       for (; s.slot < stop && r == 0; s.slot++, s.i++) {
         gs_entry old = __gs_slot_entry (&s);
-        if (old == fill)
+        if (old == fill || entry_is_empty (old))
           continue;
         /* A freed backing slot is wiped (punched) before it is reused:
          * gs_backing_scrub. */
@@ -546,6 +577,7 @@ gs_extents (struct gs_device *dev, uint32_t count, uint64_t offset,
     if (!c || !__atomic_load_n (&c->entries, __ATOMIC_ACQUIRE)) {
       /* A hole up to the next cluster that holds anything. */
       uint64_t hole_end = end;
+      gs_table_put (&dev->table, c);
       if (gs_table_next (&dev->table, cidx + 1,
                          (end + CLUSTER_BYTES - 1) / CLUSTER_BYTES, &next)
           && next * CLUSTER_BYTES < end)
@@ -565,6 +597,7 @@ gs_extents (struct gs_device *dev, uint32_t count, uint64_t offset,
       offset = slot_end;
     }
     gs_cluster_unlock (c);
+    gs_table_put (&dev->table, c);
   }
   if (!rs.stop && rs.len > 0)
     rs.err = fn (opaque, rs.start, rs.len, rs.type);

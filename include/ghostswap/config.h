@@ -22,12 +22,17 @@
  * one segment nothing compressed could be stored at all. */
 #define GS_MIN_RAM_LIMIT (256u * 1024)
 
+/* metadata-limit when not set: ram-limit / 16, at least 64 MiB. */
+#define GS_METADATA_LIMIT_AUTO UINT64_MAX
+#define GS_MIN_METADATA_LIMIT_AUTO (64u * 1024 * 1024)
+
 /* Longest device name (name=). */
 #define GS_NAME_MAX 64
 
 struct gs_config {
   uint64_t size;              /* device size in bytes, a multiple of 4096 */
   uint64_t ram_limit;         /* cap on RAM pool bytes, > 0 */
+  uint64_t metadata_limit;    /* cap on table metadata, 0 = none, or AUTO */
   int compression_level;      /* zstd level */
   unsigned compact_threshold; /* pool fragmentation (percent) that starts compaction */
   char *backing[GS_CONFIG_MAX_BACKINGS];  /* backing=PATH, in order (owned) */
@@ -83,6 +88,12 @@ int gs_config_set (struct gs_config *cfg, const char *key, const char *value,
  * Return: 0 or -EINVAL with a message in @err.
  */
 int gs_config_check (const struct gs_config *cfg, char *err, size_t errlen);
+
+/* gs_config_metadata_limit - the metadata-limit @cfg asks for, with the
+ * default worked out (0: no cap).
+ * Context: any.  Return: bytes.
+ */
+uint64_t gs_config_metadata_limit (const struct gs_config *cfg);
 
 /* gs_config_warnings - what is valid but probably not meant: a key
  * (other than backing) given more than once, ram-limit above the

@@ -129,6 +129,18 @@ int gs_extents (struct gs_device *dev, uint32_t count, uint64_t offset,
  */
 void gs_get_stats (struct gs_device *dev, struct gs_stats *st);
 
+/* gs_metadata_full - is the slot table at metadata-limit (too close to
+ * it for a write that needs a new entry array, leaf and nodes)?  Front
+ * ends use it to say which limit an ENOSPC came from.
+ * Context: any.  Return: true or false.
+ */
+bool gs_metadata_full (struct gs_device *dev);
+
+/* gs_reset_peak - restart memory_peak_bytes from memory_bytes now.
+ * Context: any.  Return: nothing.
+ */
+void gs_reset_peak (struct gs_device *dev);
+
 /* gs_compact - compact the RAM pool now, whatever its fragmentation.
  * Context: takes cluster and pool locks; may sleep.
  * Return: the number of objects moved.

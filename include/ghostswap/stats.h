@@ -62,7 +62,7 @@
   X (D, compression_ratio, "compression_ratio", GAUGE, "",                    \
      "Stored bytes per compressed byte (the codec alone).")                   \
   X (D, memory_ratio, "memory_ratio", GAUGE, "",                              \
-     "Bytes of non-empty slots per byte of pool and metadata.")               \
+     "Bytes of non-empty slots in RAM per byte of memory_bytes.")             \
   /* Metadata: table nodes, cluster entry arrays, object headers (the     */  \
   /* reverse map), segment descriptors, the pattern table.                */  \
   X (U, metadata_bytes, "metadata_bytes", GAUGE, "",                          \
@@ -75,6 +75,17 @@
   X (D, metadata_per_backing_slot, "metadata_bytes_per_backing_slot", GAUGE,  \
      "", "Metadata bytes per slot held on backing, reverse map included.")    \
   X (U, segments, "pool_segments", GAUGE, "", "Segments of the RAM pool.")    \
+  /* Memory account: what the process holds for the engine, to compare   */  \
+  /* with its RSS (issue 10).                                             */  \
+  X (U, fixed_bytes, "fixed_bytes", GAUGE, "",                                \
+     "Per-thread codec contexts and the device's own structures.")            \
+  X (U, memory_bytes, "memory_bytes", GAUGE, "",                              \
+     "Memory the engine holds: pool, table, patterns, reverse maps, fixed.")  \
+  X (U, memory_peak_bytes, "", NONE, "",                                      \
+     "Highest memory_bytes since start or gs_reset_peak (the service "        \
+     "exports it as ghostswap_memory_peak_bytes).")                           \
+  X (U, metadata_limit, "metadata_limit_bytes", GAUGE, "",                    \
+     "Cap on the cluster table's metadata (0: none).")                        \
   X (U, compactions, "compactions_total", COUNTER, "",                        \
      "Compaction passes of the RAM pool that moved something.")               \
   X (U, objects_moved, "compaction_moved_objects_total", COUNTER, "",         \

@@ -137,8 +137,11 @@ make (struct gs_device *dev, uint64_t first, uint64_t n, uint32_t type,
       CHECK_OK (gs_pwrite (dev, page, PAGE, (first + i) * PAGE));
     }
   }
+  /* Zeroes over a slot that reads as zero change nothing: a hole stays
+   * a hole (nothing is allocated for it). */
   for (i = 0; i < n; i++)
-    slot_type[first + i] = type;
+    if (!(type == ZERO && slot_type[first + i] == HOLE))
+      slot_type[first + i] = type;
 }
 
 static void

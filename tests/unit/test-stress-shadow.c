@@ -219,7 +219,19 @@ random_op (unsigned t, uint64_t *s)
       memcpy (data + i, page, n);
     }
     memcpy (want + (off - first * PAGE), data, len);
-    memset (nst, ST_ALLOC, nsl);
+    /* A slot whose written bytes are all zero keeps its state (zeroes
+     * over a slot that reads as zero allocate nothing); others are
+     * allocated. */
+    for (i = 0; i < nsl; i++) {
+      uint64_t ss = (first + i) * PAGE;
+      uint64_t a = ss > off ? ss : off;
+      uint64_t b = ss + PAGE < off + len ? ss + PAGE : off + len;
+      size_t z;
+      for (z = a; z < b && data[z - off] == 0; z++)
+        ;
+      if (z < b)
+        nst[i] = ST_ALLOC;
+    }
     what = "pwrite";
     r = gs_pwrite (dev, data, len, off);
   }
@@ -231,7 +243,7 @@ random_op (unsigned t, uint64_t *s)
       uint64_t ss = (first + i) * PAGE;
       bool whole = ss >= a && ss + PAGE <= b;
       if (!may_trim)
-        nst[i] = ST_ALLOC;
+        ;                       /* zeroes over zero: the state stays */
       else if (whole)
         nst[i] = ST_EMPTY;
       else
