@@ -49,7 +49,8 @@ const char gs_config_help[] =
 static const char *const key_names[] = {
   "size", "ram-limit", "compression-level", "compact-threshold", "backing",
   "backing-size", "punch-holes", "writeback-high", "writeback-low",
-  "control", "fault-injection", "metadata-limit",
+  "control", "fault-injection", "metadata-limit", "encrypt", "name",
+  "metrics-listen",
 };
 #define NKEYS (sizeof key_names / sizeof key_names[0])
 _Static_assert (NKEYS <= 32, "gs_config.given has 32 bits");

@@ -221,7 +221,7 @@ ghostswap_config (const char *key, const char *value)
 static int
 ghostswap_config_complete (void)
 {
-  char err[GS_ERRLEN];
+  char err[GS_ERRLEN], warn[2 * GS_ERRLEN], *line, *save = NULL;
   int r;
 
   r = gs_config_check (&cfg, err, sizeof err);
@@ -230,6 +230,11 @@ ghostswap_config_complete (void)
     nbdkit_error ("ghostswap: %s", err);
     return -1;
   }
+  /* Valid but probably not meant (a key given twice, ...): warnings. */
+  if (gs_config_warnings (&cfg, warn, sizeof warn) > 0)
+    for (line = strtok_r (warn, "\n", &save); line;
+         line = strtok_r (NULL, "\n", &save))
+      fprintf (stderr, "nbdkit: ghostswap: warning: %s\n", line);
   return 0;
 }
 
