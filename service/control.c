@@ -397,6 +397,7 @@ struct command {
   unsigned min_args, max_args;  /* words after these */
   const char *usage;
   void (*run) (struct request *rq, char **args, unsigned nargs);
+  bool test_only;               /* left out of help (fault injection) */
 };
 
 static void
@@ -710,20 +711,20 @@ cmd_fault (struct request *rq, char **args, unsigned nargs)
 static void cmd_help (struct request *rq, char **args, unsigned nargs);
 
 static const struct command commands[] = {
-  { "stats", NULL, 0, 0, "stats", cmd_stats },
-  { "metrics", NULL, 0, 0, "metrics", cmd_metrics },
-  { "backing", "add", 1, 2, "backing add PATH [SIZE]", cmd_backing_add },
-  { "backing", "remove", 1, 1, "backing remove PATH", cmd_backing_remove },
-  { "backing", "drain", 1, 1, "backing drain PATH", cmd_backing_drain },
-  { "backing", "list", 0, 0, "backing list", cmd_backing_list },
-  { "migrate", NULL, 2, 3, "migrate A B [SIZE]", cmd_migrate },
-  { "drain", "status", 0, 0, "drain status", cmd_drain_status },
-  { "drain", "cancel", 0, 0, "drain cancel", cmd_drain_cancel },
-  { "drain", "wait", 0, 0, "drain wait", cmd_drain_wait },
-  { "ram-limit", NULL, 1, 1, "ram-limit SIZE", cmd_ram_limit },
-  { "writeback", NULL, 0, 1, "writeback [PAGES]", cmd_writeback },
-  { "fault", NULL, 2, 4, "fault PATH KIND [FIRST LAST]", cmd_fault },
-  { "help", NULL, 0, 0, "help", cmd_help },
+  { "stats", NULL, 0, 0, "stats", cmd_stats, false },
+  { "metrics", NULL, 0, 0, "metrics", cmd_metrics, false },
+  { "backing", "add", 1, 2, "backing add PATH [SIZE]", cmd_backing_add, false },
+  { "backing", "remove", 1, 1, "backing remove PATH", cmd_backing_remove, false },
+  { "backing", "drain", 1, 1, "backing drain PATH", cmd_backing_drain, false },
+  { "backing", "list", 0, 0, "backing list", cmd_backing_list, false },
+  { "migrate", NULL, 2, 3, "migrate A B [SIZE]", cmd_migrate, false },
+  { "drain", "status", 0, 0, "drain status", cmd_drain_status, false },
+  { "drain", "cancel", 0, 0, "drain cancel", cmd_drain_cancel, false },
+  { "drain", "wait", 0, 0, "drain wait", cmd_drain_wait, false },
+  { "ram-limit", NULL, 1, 1, "ram-limit SIZE", cmd_ram_limit, false },
+  { "writeback", NULL, 0, 1, "writeback [PAGES]", cmd_writeback, false },
+  { "fault", NULL, 2, 4, "fault PATH KIND [FIRST LAST]", cmd_fault, true },
+  { "help", NULL, 0, 0, "help", cmd_help, false },
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
@@ -736,7 +737,10 @@ cmd_help (struct request *rq, char **args, unsigned nargs)
 
   reply_ok (rq);
   for (i = 0; ok && i < NCOMMANDS; i++) {
-    struct json_object *u = json_object_new_string (commands[i].usage);
+    struct json_object *u;
+    if (commands[i].test_only)
+      continue;
+    u = json_object_new_string (commands[i].usage);
     ok = u != NULL && json_object_array_add (a, u) == 0;
     if (!ok)
       json_object_put (u);
