@@ -74,7 +74,8 @@ cp -u "$vmlinuz" "$out/vmlinuz"
 # ---- 2. The initramfs, when its inputs changed. ----
 img=$out/initramfs.gz
 if [ -e "$img" ] && [ "$img" -nt "$0" ] && [ "$img" -nt "$here/init.sh" ] &&
-   [ "$img" -nt "$workload_src" ] && [ "$img" -nt "$kdir/.done" ]; then
+   [ "$img" -nt "$workload_src" ] && [ "$img" -nt "$here/guest-monitor.c" ] &&
+   [ "$img" -nt "$kdir/.done" ]; then
     exit 0
 fi
 
@@ -138,6 +139,9 @@ printf '%s\n' "${order[@]}" >"$root/lib/modules/order"
 # The workload, static (the guest has no libc of its own).
 gcc -O2 -D_GNU_SOURCE -static -o "$root/bin/swap-workload" "$workload_src" ||
     die "cannot build $workload_src statically"
+# The guest's view of a stall, locked in memory (guest-monitor.c).
+gcc -O2 -Wall -static -o "$root/bin/guest-monitor" "$here/guest-monitor.c" ||
+    die "cannot build guest-monitor.c statically"
 
 (cd "$root" && find . | "$busybox" cpio -o -H newc 2>/dev/null) | gzip -1 >"$img.tmp"
 mv "$img.tmp" "$img"
