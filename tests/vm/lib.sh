@@ -59,14 +59,19 @@ stop_pid () {
     return 0
 }
 
-# stop_qemu - qemu and the forwarders it started (guestfwd's socat).
+# stop_qemu - qemu, and the forwarders a guestfwd=...-cmd: started
+# (qemu's user networking runs them detached: they are found by the
+# socket path in $tmp on their command line).
 stop_qemu () {
-    local kids k
-    [ -n "$qemu_pid" ] || return 0
-    kids=$(ps -o pid= --ppid "$qemu_pid" 2>/dev/null)
-    stop_pid "$qemu_pid" TERM 5
-    for k in $kids; do stop_pid "$k" TERM 2; done
-    qemu_pid=
+    local k
+    if [ -n "$qemu_pid" ]; then
+        stop_pid "$qemu_pid" TERM 5
+        qemu_pid=
+    fi
+    [ -n "$tmp" ] || return 0
+    for k in $(pgrep -f -- "UNIX-CONNECT:$tmp/" 2>/dev/null); do
+        stop_pid "$k" TERM 2
+    done
 }
 
 cleanup () {
