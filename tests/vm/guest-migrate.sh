@@ -1,3 +1,4 @@
+# shellcheck shell=dash disable=SC2154  # sourced by init.sh (busybox ash)
 # Guest half of test-vm-migrate.sh (sourced by the guest's /init, see
 # init.sh): swap on the virtio disk /dev/vda (nbdkit ghostswap with a
 # backing file); the workload holds its pages after the fill until the

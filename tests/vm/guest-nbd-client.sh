@@ -1,3 +1,4 @@
+# shellcheck shell=dash disable=SC2154  # sourced by init.sh (busybox ash)
 # Guest half of test-vm-nbd-client.sh (sourced by the guest's /init, see
 # init.sh): the kernel's NBD client, through qemu's user networking
 # (restrict=on) to 10.0.2.100:10809, which qemu forwards to nbdkit

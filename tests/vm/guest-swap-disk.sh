@@ -1,3 +1,4 @@
+# shellcheck shell=dash disable=SC2154  # sourced by init.sh (busybox ash)
 # Guest half of test-vm-swap-disk.sh (sourced by the guest's /init, see
 # init.sh): swap on the virtio disk /dev/vda, which qemu serves from
 # nbdkit ghostswap.  The host checks the plugin's counters at each

@@ -1,4 +1,5 @@
 #!/bin/busybox sh
+# shellcheck shell=dash disable=SC2034,SC2013  # busybox ash; gs_answer is for /test.sh
 # /init of the vm tests' guest (copied into the initramfs by
 # build-guest.sh).  Mounts the pseudo file systems, loads the modules in
 # /lib/modules/order, then runs the test's guest half, /test.sh (which

@@ -27,12 +27,19 @@ require_bin GHOSTSWAPCTL
 guest_build
 make_tmp
 
+# VM_NBD_FORWARDER=socat: the forwarder that crawls, to see it fail.
+case ${VM_NBD_FORWARDER:-chardev} in
+    chardev) fwd="unix:$tmp/nbd.sock" ;;
+    socat) fwd="cmd:socat - UNIX-CONNECT:$tmp/nbd.sock" ;;
+    *) fail "VM_NBD_FORWARDER must be chardev or socat" ;;
+esac
+say "forwarder: guestfwd=tcp:10.0.2.100:10809-$fwd"
 start_nbdkit --swap -- size=2G ram-limit=512M
 start_guest 192 "$here/guest-nbd-client.sh" \
-    -netdev "user,id=n0,restrict=on,guestfwd=tcp:10.0.2.100:10809-unix:$tmp/nbd.sock" \
+    -netdev "user,id=n0,restrict=on,guestfwd=tcp:10.0.2.100:10809-$fwd" \
     -device virtio-net-pci,netdev=n0
 
-wait_sync filled 900
+wait_sync filled 480
 gs_stats
 held=$(( $(gs_stat slots_ram) + $(gs_stat slots_same) ))
 say "guest filled its pages: $(gs_summary)"
@@ -40,7 +47,7 @@ say "guest filled its pages: $(gs_summary)"
     fail "the plugin holds $held slots while the guest's workload waits, expected at least $((100 * MiB / 4096))"
 answer
 
-wait_sync end 900
+wait_sync end 480
 gs_stats
 say "guest workload: $(guest_value result), $(guest_value pages_checked) pages checked; passes: $(sed -n 's/^GS-WL verify_pass //p' "$tmp/console.log" | tr -d '\r' | tr '\n' ',')"
 say "at the end: $(gs_summary)"
