@@ -3,6 +3,11 @@
 # init.sh): the kernel's NBD client, through qemu's user networking
 # (restrict=on) to 10.0.2.100:10809, which qemu forwards to nbdkit
 # ghostswap's Unix socket on the host; swap on /dev/nbd0.
+# The reserves the NBD socket (SOCK_MEMALLOC) and the NIC's receive
+# buffers live on when the guest is short of memory: see
+# test-vm-nbd-client.sh.
+echo "${gs_min_free_kbytes:-16384}" >/proc/sys/vm/min_free_kbytes
+echo "GS-NOTE vm.min_free_kbytes $(cat /proc/sys/vm/min_free_kbytes)"
 ip link set lo up
 ip addr add 10.0.2.15/24 dev eth0
 ip link set eth0 up

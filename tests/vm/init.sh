@@ -9,7 +9,8 @@
 # Ends with a line "GS-EXIT STATUS" and powers the guest off.
 #
 # Kernel command line (besides console=): gs.seed=N (the workload's
-# seed), passed on as $gs_seed.
+# seed), passed on as $gs_seed; gs.min_free_kbytes=N, as
+# $gs_min_free_kbytes (for the test that sets vm.min_free_kbytes).
 
 /bin/busybox mkdir -p /usr/bin /usr/sbin
 /bin/busybox --install -s
@@ -26,7 +27,10 @@ done
 
 gs_seed=1
 for a in $(cat /proc/cmdline); do
-    case $a in gs.seed=*) gs_seed=${a#gs.seed=} ;; esac
+    case $a in
+        gs.seed=*) gs_seed=${a#gs.seed=} ;;
+        gs.min_free_kbytes=*) gs_min_free_kbytes=${a#gs.min_free_kbytes=} ;;
+    esac
 done
 
 # gs_sync NAME - tell the host we reached NAME, wait for its answer

@@ -208,6 +208,9 @@ wait_console () {
             fail "qemu exited before the guest printed /$pat/"
         sleep 0.2
     done
+    # The guest's state for the log: memory, blocked tasks (sysrq).
+    guest_sysrq "9 m w"
+    sleep 2
     grep -q '^GS-STALL' "$tmp/console.log" &&
         fail "no /$pat/ within $secs s; the guest saw a stall: $(grep -m1 '^GS-STALL' "$tmp/console.log")"
     fail "the guest did not print /$pat/ within $secs s"
