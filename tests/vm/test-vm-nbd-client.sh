@@ -15,6 +15,12 @@
 # nbdkit waiting, which is what looks like a stall): see
 # docs/guide-nbd-client.md and bench/bench-vm-swap.sh.
 #
+# The guest sets vm.min_free_kbytes=16384 first (gs.min_free_kbytes=N in
+# VM_APPEND sets another): with the kernel's default (about 1.5 MiB
+# here) a guest can deadlock with its free memory at the floor, unable to
+# allocate the network receive buffers that would bring the replies to
+# its swap writes (docs/guide-nbd-client.md).
+#
 # Exits 77 with the reason when qemu, the guest's kernel package,
 # busybox-static or nbd-client is not available.
 
