@@ -17,9 +17,10 @@
 #
 # The guest sets vm.min_free_kbytes=16384 first (gs.min_free_kbytes=N in
 # VM_APPEND sets another): with the kernel's default (about 1.5 MiB
-# here) a guest can deadlock with its free memory at the floor, unable to
-# allocate the network receive buffers that would bring the replies to
-# its swap writes (docs/guide-nbd-client.md).
+# here) the guest deadlocked in 3 of 4 runs, its free memory at the
+# floor, unable to allocate the network receive buffers that would bring
+# the replies to its swap writes; with 16384, 6 of 6 ran through
+# (docs/guide-nbd-client.md).  VM_APPEND=gs.min_free_kbytes=1523 shows it.
 #
 # Exits 77 with the reason when qemu, the guest's kernel package,
 # busybox-static or nbd-client is not available.
