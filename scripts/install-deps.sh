@@ -26,6 +26,9 @@ packages=(
   prometheus                      # promtool, for the metrics tests
   # benchmarks
   fio
+  # tests/vm: qemu guests with Debian's kernel (fetched by apt-get
+  # download, never installed), a busybox initramfs with nbd-client
+  qemu-system-x86 busybox-static nbd-client socat
 )
 
 force=false
