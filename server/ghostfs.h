@@ -9,6 +9,10 @@
  * path lookup and a global lock on its node table to every request on
  * the I/O path.
  *
+ * The stats file holds the engine's statistics followed by the FUSE
+ * transport's (fuse_transport_format): which transport serves, and the
+ * requests of each kind it has carried.
+ *
  * The page cache is never a write-back cache here: FUSE_CAP_WRITEBACK_CACHE
  * is always refused, so a write the kernel swaps out has reached the
  * engine when it completes. */
@@ -24,6 +28,8 @@
 #include <time.h>
 
 #include "ghostswap/device.h"
+
+struct fuse_transport;
 
 #define GHOSTFS_INO_ROOT  FUSE_ROOT_ID
 #define GHOSTFS_INO_SWAP  2
@@ -42,6 +48,8 @@ struct ghostfs {
                                * else only O_DIRECT ones */
   unsigned max_background;    /* for the kernel's async queue; 0: default */
   unsigned swap_opens;        /* atomic: open handles of swap */
+  struct fuse_transport *transport; /* its counters follow the engine's
+                                     * in stats; NULL: none */
 };
 
 /* ghostfs_init - fill @fs for serving @dev.

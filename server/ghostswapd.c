@@ -44,6 +44,7 @@
 #include "ghostfs.h"            /* first: it sets FUSE_USE_VERSION */
 
 #include "daemon_log.h"
+#include "fuse_transport.h"
 #include "ghostswap/backing.h"
 #include "ghostswap/config.h"
 #include "ghostswap/control.h"
@@ -85,6 +86,8 @@ struct options {
   bool direct_io_always;
   unsigned threads;
   unsigned max_background;
+  enum fuse_transport_kind transport;
+  struct fuse_ring_options ring;
   char *fuse_opts;              /* -o options, joined with commas (owned) */
   const char *mountpoint_arg;
 };
@@ -99,6 +102,7 @@ static struct gs_config cfg;
 static struct gs_device *dev;
 static struct ghostfs fs;
 static struct fuse_session *se;
+static struct fuse_transport *transport;
 static struct gs_control *ctl;
 static char mountpoint[PATH_MAX];
 static char swapfile[PATH_MAX + sizeof "/" GHOSTFS_SWAP_NAME];
@@ -128,6 +132,13 @@ usage (FILE *fp)
 "                         cache; 'odirect': only O_DIRECT opens bypass it\n"
 "  -t, --threads N        FUSE worker threads (default %d)\n"
 "      --max-background N kernel's async FUSE requests in flight (default %d)\n"
+"      --transport=MODE   FUSE requests over 'uring' (io_uring command\n"
+"                         rings), 'dev' (read/write on /dev/fuse) or 'auto'\n"
+"                         (default: uring if the kernel offers it; also\n"
+"                         as the key transport=MODE)\n"
+"      --busy-poll=US     io_uring: poll for requests US microseconds\n"
+"                         before sleeping (default 0)\n"
+"      --pin-queues       io_uring: pin each queue's threads to its CPU\n"
 "  -v, --verbose          say what happens; statistics at exit\n"
 "  -h, --help             this help\n"
 "  -V, --version          the version\n"
@@ -186,10 +197,22 @@ set_key (const char *key, const char *value)
   }
 }
 
+/* set_transport - the transport option (@name as given); exits with a
+ * one-line message if @value is not a transport. */
+static void
+set_transport (const char *name, const char *value)
+{
+  if (fuse_transport_parse (value, &opt.transport) < 0) {
+    log_error ("%s: '%s' is not 'auto', 'uring' or 'dev'", name, value);
+    exit (EXIT_FAILURE);
+  }
+}
+
 static void
 parse_args (int argc, char **argv)
 {
-  enum { OPT_CONTROL = 256, OPT_FORCE_STOP, OPT_DIRECT_IO, OPT_MAX_BG };
+  enum { OPT_CONTROL = 256, OPT_FORCE_STOP, OPT_DIRECT_IO, OPT_MAX_BG,
+         OPT_TRANSPORT, OPT_BUSY_POLL, OPT_PIN };
   static const struct option longopts[] = {
     { "foreground", no_argument, NULL, 'f' },
     { "daemonize", no_argument, NULL, 'd' },
@@ -198,6 +221,9 @@ parse_args (int argc, char **argv)
     { "direct-io", required_argument, NULL, OPT_DIRECT_IO },
     { "threads", required_argument, NULL, 't' },
     { "max-background", required_argument, NULL, OPT_MAX_BG },
+    { "transport", required_argument, NULL, OPT_TRANSPORT },
+    { "busy-poll", required_argument, NULL, OPT_BUSY_POLL },
+    { "pin-queues", no_argument, NULL, OPT_PIN },
     { "verbose", no_argument, NULL, 'v' },
     { "help", no_argument, NULL, 'h' },
     { "version", no_argument, NULL, 'V' },
@@ -227,6 +253,11 @@ parse_args (int argc, char **argv)
     case OPT_MAX_BG:
       opt.max_background = parse_count ("--max-background", optarg, 1, 65535);
       break;
+    case OPT_TRANSPORT: set_transport ("--transport", optarg); break;
+    case OPT_BUSY_POLL:
+      opt.ring.busy_poll_us = parse_count ("--busy-poll", optarg, 0, 1000000);
+      break;
+    case OPT_PIN: opt.ring.pin = true; break;
     case 'v': opt.verbose = true; break;
     case 'h': usage (stdout); exit (EXIT_SUCCESS);
     case 'V':
@@ -252,7 +283,10 @@ parse_args (int argc, char **argv)
       exit (EXIT_FAILURE);
     }
     *eq = '\0';
-    set_key (argv[i], eq + 1);
+    if (strcmp (argv[i], "transport") == 0)
+      set_transport ("transport", eq + 1);     /* ours, not the engine's */
+    else
+      set_key (argv[i], eq + 1);
     *eq = '=';
   }
   if (gs_config_check (&cfg, err, sizeof err) < 0) {
@@ -392,6 +426,7 @@ mount_fs (void)
   char *mopts;
   char *args_v[] = { (char *) "ghostswapd", (char *) "-o", NULL, NULL };
   struct fuse_args args = FUSE_ARGS_INIT (3, args_v);
+  int r;
 
   if (asprintf (&mopts, "fsname=ghostswap,subtype=ghostswap,"
                 "default_permissions%s%s",
@@ -418,14 +453,26 @@ mount_fs (void)
     exit (EXIT_FAILURE);
   }
   log_info ("mounted on %s; the device is %s", mountpoint, swapfile);
+  r = fuse_transport_start (se, opt.transport, &opt.ring, &transport);
+  if (r < 0) {
+    log_error ("cannot take over the FUSE session's I/O: %s", strerror (-r));
+    fuse_session_unmount (se);
+    fuse_session_destroy (se);
+    gs_device_destroy (dev);
+    exit (EXIT_FAILURE);
+  }
+  fs.transport = transport;
 }
 
-/* unmount_fs - unmount and end the session (closing /dev/fuse aborts any
- * request the kernel still has). */
+/* unmount_fs - unmount, stop the io_uring queues (the kernel ends their
+ * commands at unmount; a lazy unmount leaves them to the stop) and end
+ * the session (closing /dev/fuse aborts any request the kernel still
+ * has). */
 static void
 unmount_fs (void)
 {
   fuse_session_unmount (se);
+  fuse_transport_stop (transport);
   fuse_session_destroy (se);
   se = NULL;
 }
@@ -500,11 +547,14 @@ static void
 log_stats (bool asked)
 {
   struct gs_stats st;
-  char buf[4096];
+  char buf[8192];
   char *line, *save = NULL;
+  int n;
 
   gs_get_stats (dev, &st);
-  gs_stats_format (&st, buf, sizeof buf);
+  n = gs_stats_format (&st, buf, sizeof buf);
+  if (transport != NULL && n >= 0 && (size_t) n < sizeof buf)
+    fuse_transport_format (transport, buf + n, sizeof buf - (size_t) n);
   for (line = strtok_r (buf, "\n", &save); line;
        line = strtok_r (NULL, "\n", &save))
     if (asked)
@@ -709,6 +759,7 @@ main (int argc, char **argv)
   gs_control_stop (ctl);
   unmount_fs ();
   log_stats (false);
+  fuse_transport_free (transport);
   gs_device_destroy (dev);
   gs_config_free (&cfg);
   free (opt.fuse_opts);
