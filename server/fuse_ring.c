@@ -462,7 +462,9 @@ fuse_ring_create (struct fuse_session *se, int fd,
               strerror (-cpus));
     return cpus;
   }
-  n = (unsigned) cpus * FUSE_RING_THREADS_PER_QUEUE;
+  n = (unsigned) cpus * (opts->threads_per_queue > 0
+                         ? opts->threads_per_queue
+                         : FUSE_RING_THREADS_PER_QUEUE);
   ring = calloc (1, sizeof *ring + n * sizeof ring->t[0]);
   if (ring == NULL) {
     snprintf (err, errlen, "%s", strerror (ENOMEM));
@@ -508,6 +510,13 @@ unsigned
 fuse_ring_queues (const struct fuse_ring *ring)
 {
   return ring->nqueues;
+}
+
+/* fuse_ring_threads_per_queue - see fuse_ring.h. */
+unsigned
+fuse_ring_threads_per_queue (const struct fuse_ring *ring)
+{
+  return ring->nthreads / ring->nqueues;
 }
 
 /* fuse_ring_go - see fuse_ring.h. */

@@ -2,7 +2,7 @@
  *
  * The kernel (fs/fuse/dev_uring.c) keeps one queue per possible CPU and
  * hands a request to the queue of the CPU that issued it.  Here each
- * queue has FUSE_RING_THREADS_PER_QUEUE threads; each thread owns an
+ * queue has threads_per_queue threads; each thread owns an
  * io_uring of 128-byte SQEs and one ring entry (a header buffer and a
  * payload buffer) registered with IORING_OP_URING_CMD on the /dev/fuse
  * descriptor.  A completion means a request sits in the entry's buffers:
@@ -34,7 +34,7 @@
 struct fuse_session;
 struct fuse_ring;
 
-/* Threads (each with one entry) per kernel queue. */
+/* Threads (each with one entry) per kernel queue, by default. */
 #define FUSE_RING_THREADS_PER_QUEUE 2
 
 /* Each entry's payload buffer: enough for libfuse 3.14's max_write and
@@ -45,6 +45,7 @@ struct fuse_ring_options {
   unsigned busy_poll_us;        /* poll for a request this long before
                                  * sleeping; 0: sleep at once */
   bool pin;                     /* pin each queue's threads to its CPU */
+  unsigned threads_per_queue;   /* 0: FUSE_RING_THREADS_PER_QUEUE */
 };
 
 /* fuse_ring_possible_cpus - the number of possible CPUs, so of kernel
@@ -67,6 +68,11 @@ int fuse_ring_create (struct fuse_session *se, int fd,
  * Context: any.  Return: the count.
  */
 unsigned fuse_ring_queues (const struct fuse_ring *ring);
+
+/* fuse_ring_threads_per_queue - the threads serving each queue.
+ * Context: any.  Return: the count.
+ */
+unsigned fuse_ring_threads_per_queue (const struct fuse_ring *ring);
 
 /* fuse_ring_go - register every thread's entry (the INIT reply with
  * FUSE_OVER_IO_URING has been written).

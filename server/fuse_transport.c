@@ -203,7 +203,8 @@ hook_writev (int fd, struct iovec *iov, int count, void *userdata)
       tr->claimed = true;
       fuse_ring_go (tr->ring);
       log_info ("transport: io_uring, %u queue(s) of %u thread(s)",
-                fuse_ring_queues (tr->ring), FUSE_RING_THREADS_PER_QUEUE);
+                fuse_ring_queues (tr->ring),
+                fuse_ring_threads_per_queue (tr->ring));
     }
   }
   pthread_mutex_unlock (&tr->lock);

@@ -139,13 +139,16 @@ usage (FILE *fp)
 "      --busy-poll=US     io_uring: poll for requests US microseconds\n"
 "                         before sleeping (default 0)\n"
 "      --pin-queues       io_uring: pin each queue's threads to its CPU\n"
+"      --queue-threads N  io_uring: threads per kernel queue (one queue\n"
+"                         per possible CPU; default %d)\n"
 "  -v, --verbose          say what happens; statistics at exit\n"
 "  -h, --help             this help\n"
 "  -V, --version          the version\n"
 "\n"
 "Keys (as for nbdkit ghostswap, see nbdkit-ghostswap-plugin(1)):\n"
 "%s\n",
-           DEFAULT_THREADS, DEFAULT_MAX_BACKGROUND, gs_config_help);
+           DEFAULT_THREADS, DEFAULT_MAX_BACKGROUND,
+           FUSE_RING_THREADS_PER_QUEUE, gs_config_help);
 }
 
 /* add_fuse_opts - append @o to the -o options. */
@@ -212,7 +215,7 @@ static void
 parse_args (int argc, char **argv)
 {
   enum { OPT_CONTROL = 256, OPT_FORCE_STOP, OPT_DIRECT_IO, OPT_MAX_BG,
-         OPT_TRANSPORT, OPT_BUSY_POLL, OPT_PIN };
+         OPT_TRANSPORT, OPT_BUSY_POLL, OPT_PIN, OPT_QUEUE_THREADS };
   static const struct option longopts[] = {
     { "foreground", no_argument, NULL, 'f' },
     { "daemonize", no_argument, NULL, 'd' },
@@ -224,6 +227,7 @@ parse_args (int argc, char **argv)
     { "transport", required_argument, NULL, OPT_TRANSPORT },
     { "busy-poll", required_argument, NULL, OPT_BUSY_POLL },
     { "pin-queues", no_argument, NULL, OPT_PIN },
+    { "queue-threads", required_argument, NULL, OPT_QUEUE_THREADS },
     { "verbose", no_argument, NULL, 'v' },
     { "help", no_argument, NULL, 'h' },
     { "version", no_argument, NULL, 'V' },
@@ -258,6 +262,10 @@ parse_args (int argc, char **argv)
       opt.ring.busy_poll_us = parse_count ("--busy-poll", optarg, 0, 1000000);
       break;
     case OPT_PIN: opt.ring.pin = true; break;
+    case OPT_QUEUE_THREADS:
+      opt.ring.threads_per_queue = parse_count ("--queue-threads", optarg,
+                                                1, 64);
+      break;
     case 'v': opt.verbose = true; break;
     case 'h': usage (stdout); exit (EXIT_SUCCESS);
     case 'V':
