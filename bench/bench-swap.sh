@@ -68,7 +68,7 @@
 #                     and gs-nbdfuse-dio, memory-nbdfuse-dio (the nbdfuse
 #                     paths with losetup --direct-io=on: no page cache copy)
 #   OUT [unset]       also write the per-run lines there
-#   GSD_OPTS [unset]  more ghostswapd options (e.g. --busy-poll=50)
+#   GSD_OPTS [unset]  more ghostswapd options (e.g. --queue-threads=4)
 #
 # It refuses to run while any swap is active (pages would go there too,
 # and the counters would mix) or with zswap enabled.

@@ -2,12 +2,9 @@
 #include <errno.h>
 #include <liburing.h>
 #include <pthread.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
-#include <time.h>
 #include <unistd.h>
 
 #define FUSE_USE_VERSION 312
@@ -243,14 +240,6 @@ setup (struct ring_thread *t, char *err, size_t errlen)
   struct io_uring_params p;
   int r;
 
-  if (t->ring->opts.pin) {
-    cpu_set_t set;
-
-    CPU_ZERO (&set);
-    CPU_SET (t->qid, &set);
-    /* A possible CPU may be offline: then run anywhere. */
-    (void) sched_setaffinity (0, sizeof set, &set);
-  }
   /* Completions are reaped only by this thread: let the kernel run their
    * task work when it waits (DEFER_TASKRUN), older kernels without. */
   memset (&p, 0, sizeof p);
@@ -305,38 +294,15 @@ await_go (struct ring_thread *t, int r, const char *err)
   return go;
 }
 
-/* get_events - have the kernel run pending task work (which fills our
- * entry) without waiting. */
-static void
-get_events (struct ring_thread *t)
-{
-  (void) syscall (__NR_io_uring_enter, t->uring.ring_fd, 0, 0,
-                  IORING_ENTER_GETEVENTS, NULL, 0);
-}
-
-/* wait_cqe - the next completion: a bounded busy poll first if asked,
- * then sleep in the kernel for up to WAIT_MS.
+/* wait_cqe - the next completion, sleeping in the kernel for up to
+ * WAIT_MS.  (Polling before sleeping was measured and did not help: see
+ * docs/benchmarks-swap.md.)
  * Return: 0 and *@cqe, or -ETIME / -errno. */
 static int
 wait_cqe (struct ring_thread *t, struct io_uring_cqe **cqe)
 {
   struct __kernel_timespec ts = { 0, WAIT_MS * 1000000L };
-  unsigned us = t->ring->opts.busy_poll_us;
 
-  if (us > 0) {
-    struct timespec start, now;
-
-    clock_gettime (CLOCK_MONOTONIC, &start);
-    for (;;) {
-      get_events (t);
-      if (io_uring_peek_cqe (&t->uring, cqe) == 0)
-        return 0;
-      clock_gettime (CLOCK_MONOTONIC, &now);
-      if ((now.tv_sec - start.tv_sec) * 1000000L
-          + (now.tv_nsec - start.tv_nsec) / 1000 >= (long) us)
-        break;
-    }
-  }
   return io_uring_wait_cqe_timeout (&t->uring, cqe, &ts);
 }
 

@@ -42,9 +42,6 @@ struct fuse_ring;
 #define FUSE_RING_PAYLOAD (1024u * 1024u)
 
 struct fuse_ring_options {
-  unsigned busy_poll_us;        /* poll for a request this long before
-                                 * sleeping; 0: sleep at once */
-  bool pin;                     /* pin each queue's threads to its CPU */
   unsigned threads_per_queue;   /* 0: FUSE_RING_THREADS_PER_QUEUE */
 };
 

@@ -136,9 +136,6 @@ usage (FILE *fp)
 "                         rings), 'dev' (read/write on /dev/fuse) or 'auto'\n"
 "                         (default: uring if the kernel offers it; also\n"
 "                         as the key transport=MODE)\n"
-"      --busy-poll=US     io_uring: poll for requests US microseconds\n"
-"                         before sleeping (default 0)\n"
-"      --pin-queues       io_uring: pin each queue's threads to its CPU\n"
 "      --queue-threads N  io_uring: threads per kernel queue (one queue\n"
 "                         per possible CPU; default %d)\n"
 "  -v, --verbose          say what happens; statistics at exit\n"
@@ -215,7 +212,7 @@ static void
 parse_args (int argc, char **argv)
 {
   enum { OPT_CONTROL = 256, OPT_FORCE_STOP, OPT_DIRECT_IO, OPT_MAX_BG,
-         OPT_TRANSPORT, OPT_BUSY_POLL, OPT_PIN, OPT_QUEUE_THREADS };
+         OPT_TRANSPORT, OPT_QUEUE_THREADS };
   static const struct option longopts[] = {
     { "foreground", no_argument, NULL, 'f' },
     { "daemonize", no_argument, NULL, 'd' },
@@ -225,8 +222,6 @@ parse_args (int argc, char **argv)
     { "threads", required_argument, NULL, 't' },
     { "max-background", required_argument, NULL, OPT_MAX_BG },
     { "transport", required_argument, NULL, OPT_TRANSPORT },
-    { "busy-poll", required_argument, NULL, OPT_BUSY_POLL },
-    { "pin-queues", no_argument, NULL, OPT_PIN },
     { "queue-threads", required_argument, NULL, OPT_QUEUE_THREADS },
     { "verbose", no_argument, NULL, 'v' },
     { "help", no_argument, NULL, 'h' },
@@ -258,10 +253,6 @@ parse_args (int argc, char **argv)
       opt.max_background = parse_count ("--max-background", optarg, 1, 65535);
       break;
     case OPT_TRANSPORT: set_transport ("--transport", optarg); break;
-    case OPT_BUSY_POLL:
-      opt.ring.busy_poll_us = parse_count ("--busy-poll", optarg, 0, 1000000);
-      break;
-    case OPT_PIN: opt.ring.pin = true; break;
     case OPT_QUEUE_THREADS:
       opt.ring.threads_per_queue = parse_count ("--queue-threads", optarg,
                                                 1, 64);
