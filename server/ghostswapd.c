@@ -12,9 +12,12 @@
  * fork); block the stop signals (every later thread inherits the mask);
  * harden the process before any thread exists (gs_harden_process), with
  * one warning per measure that failed; create the device and attach its
- * backings; mount; start the engine's thread and the control socket;
- * tell systemd and a waiting parent that we are ready; serve with
- * libfuse's multi-threaded loop.
+ * backings; mount, and put the FUSE transport under the session (its
+ * io_uring queue threads, if any, start here and register once INIT is
+ * answered: fuse_transport.h); start the engine's thread and the control
+ * socket; tell systemd and a waiting parent that we are ready; serve with
+ * libfuse's multi-threaded loop (all of /dev/fuse's traffic: everything,
+ * or only INIT, forgets and interrupts when the rings serve).
  *
  * Stopping: SIGTERM, SIGINT and SIGHUP stop cleanly, unless the swap file
  * is active swap (directly or through a loop device): then the daemon
