@@ -53,6 +53,11 @@ data_roundtrip () {
 # ---- io_uring: every kind of request over the ring ----
 
 start_daemon --transport=uring "$mnt" size=64M
+# The kernel holds every request until each of its queues has an entry:
+# a daemon that registers too few hangs its mount, so the first access
+# is timed.
+timeout 20 cat "$mnt/stats" >/dev/null ||
+    fail "the mount does not answer over io_uring within 20 s (every queue registered?)"
 transport_is uring
 [ "$(stat_value fuse_uring_queues)" = "$(( $(sed 's/.*-//' /sys/devices/system/cpu/possible) + 1 ))" ] ||
     fail "$(stat_value fuse_uring_queues) queues, not one per possible CPU"
