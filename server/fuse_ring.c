@@ -324,8 +324,7 @@ thread_main (void *arg)
   if (r == 0)
     r = io_uring_submit (&t->uring);
   if (r < 0) {
-    record_failure (ring, "cannot submit REGISTER",
-                    -r, t->qid);
+    record_failure (ring, "cannot submit REGISTER", -r, t->qid);
     return NULL;
   }
   while (!__atomic_load_n (&ring->stop, __ATOMIC_ACQUIRE)) {
@@ -347,8 +346,7 @@ thread_main (void *arg)
     if (r < 0) {
       if (op == FUSE_IO_URING_CMD_REGISTER && !served_any) {
         /* The kernel has gone back to /dev/fuse for the connection. */
-        record_failure (ring, "REGISTER failed",
-                        -r, t->qid);
+        record_failure (ring, "REGISTER failed", -r, t->qid);
         break;
       }
       if (++retries > MAX_RETRIES) {
