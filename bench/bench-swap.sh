@@ -1,6 +1,7 @@
 #!/bin/bash
 # bench-swap.sh - the same swap workload through every way of swapping we
-# compare: ghostswapd (loop device with direct I/O, and without), nbdkit
+# compare: ghostswapd (loop device with direct I/O, and without; FUSE over
+# /dev/fuse or over io_uring), nbdkit
 # ghostswap via nbdfuse, `nbdkit memory allocator=zstd` via nbdfuse (the
 # userspace anchor), and in-kernel zram with lz4 (the physical anchor).
 #
@@ -60,9 +61,14 @@
 #   RAMLIMIT [2G]     ghostswap's ram-limit
 #   CONFIGS           which configurations, among
 #                     [gsd-dio gsd-buffered gs-nbdfuse memory-nbdfuse zram]
+#                     and gsd-uring (ghostswapd over io_uring, loop direct
+#                     I/O; gsd-dio and gsd-buffered use /dev/fuse; the
+#                     fuse module's enable_uring is turned on for it and
+#                     restored at exit)
 #                     and gs-nbdfuse-dio, memory-nbdfuse-dio (the nbdfuse
 #                     paths with losetup --direct-io=on: no page cache copy)
 #   OUT [unset]       also write the per-run lines there
+#   GSD_OPTS [unset]  more ghostswapd options (e.g. --queue-threads=4)
 #
 # It refuses to run while any swap is active (pages would go there too,
 # and the counters would mix) or with zswap enabled.
@@ -83,6 +89,7 @@ DEVSIZE=${DEVSIZE:-4G}
 RAMLIMIT=${RAMLIMIT:-2G}
 CONFIGS=${CONFIGS:-gsd-dio gsd-buffered gs-nbdfuse memory-nbdfuse zram}
 OUT=${OUT:-}
+GSD_OPTS=${GSD_OPTS:-}
 
 . "$root/tests/swap/lib.sh"
 prog=bench-swap
@@ -163,10 +170,16 @@ setup () {
     make_tmp
     procs=
     case $1 in
-        gsd-dio|gsd-buffered)
+        gsd-dio|gsd-buffered|gsd-uring)
             mkdir "$tmp/mnt"
-            start_ghostswapd "$tmp/mnt" size="$DEVSIZE" ram-limit="$RAMLIMIT"
-            if [ "$1" = gsd-dio ]; then
+            if [ "$1" = gsd-uring ]; then
+                GS_TRANSPORT=uring
+            else
+                GS_TRANSPORT=dev
+            fi
+            # shellcheck disable=SC2086
+            start_ghostswapd $GSD_OPTS "$tmp/mnt" size="$DEVSIZE" ram-limit="$RAMLIMIT"
+            if [ "$1" != gsd-buffered ]; then
                 attach_swap "$tmp/mnt/swap" --direct-io=on
             else
                 attach_swap "$tmp/mnt/swap" --direct-io=off

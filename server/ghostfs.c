@@ -11,6 +11,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "fuse_transport.h"
 #include "ghostfs.h"
 #include "ghostswap/stats.h"
 
@@ -74,24 +75,36 @@ fs_of (fuse_req_t req)
   return fuse_req_userdata (req);
 }
 
-/* stats_text - the statistics as text in a malloc'd string (*@len bytes),
- * or NULL. */
+/* stats_text - the statistics (the engine's, then the transport's) as
+ * text in a malloc'd string (*@len bytes), or NULL. */
 static char *
 stats_text (struct ghostfs *fs, size_t *len)
 {
   struct gs_stats st;
   char *text;
-  int n;
+  size_t cap;
+  int n, m = 0;
 
   gs_get_stats (fs->dev, &st);
   n = gs_stats_format (&st, NULL, 0);
   if (n < 0)
     return NULL;
-  text = malloc ((size_t) n + 1);
+  if (fs->transport != NULL)
+    m = fuse_transport_format (fs->transport, NULL, 0);
+  if (m < 0)
+    return NULL;
+  /* Room for counters that grow between the two calls. */
+  cap = (size_t) n + (size_t) m + 256;
+  text = malloc (cap);
   if (text == NULL)
     return NULL;
-  gs_stats_format (&st, text, (size_t) n + 1);
-  *len = (size_t) n;
+  n = gs_stats_format (&st, text, (size_t) n + 1);
+  text[n] = '\0';
+  if (fs->transport != NULL)
+    m = fuse_transport_format (fs->transport, text + n, cap - (size_t) n);
+  if (m < 0)
+    m = 0;
+  *len = (size_t) n + (size_t) m < cap ? (size_t) n + (size_t) m : cap - 1;
   return text;
 }
 

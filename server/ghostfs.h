@@ -9,6 +9,10 @@
  * path lookup and a global lock on its node table to every request on
  * the I/O path.
  *
+ * The stats file holds the engine's statistics followed by the FUSE
+ * transport's (fuse_transport_format): which transport serves, and the
+ * requests of each kind it has carried.
+ *
  * The page cache is never a write-back cache here: FUSE_CAP_WRITEBACK_CACHE
  * is always refused, so a write the kernel swaps out has reached the
  * engine when it completes. */
@@ -25,6 +29,8 @@
 
 #include "ghostswap/device.h"
 #include "ghostswap/service/latency.h"
+
+struct fuse_transport;
 
 #define GHOSTFS_INO_ROOT  FUSE_ROOT_ID
 #define GHOSTFS_INO_SWAP  2
@@ -44,6 +50,8 @@ struct ghostfs {
   unsigned max_background;    /* for the kernel's async queue; 0: default */
   unsigned swap_opens;        /* atomic: open handles of swap */
   struct gs_latency *latency; /* request latency (NULL: not recorded) */
+  struct fuse_transport *transport; /* its counters follow the engine's
+                                     * in stats; NULL: none */
 };
 
 /* ghostfs_init - fill @fs for serving @dev.

@@ -13,7 +13,9 @@
  * then the service library's start-up path, shared with the nbdkit
  * plugin (ghostswap/service/service.h): harden the process before any
  * thread exists, with one warning per measure that failed; create the
- * device and attach its backings; mount; start the engine's thread and
+ * device and attach its backings; mount, and put the FUSE transport
+ * under the session (its io_uring queue threads, if any, start here and
+ * register once INIT is answered: fuse_transport.h); start the engine's thread and
  * the service (control socket, metrics; the device's name defaults to the
  * mount point's base name); tell systemd and a waiting parent that we
  * are ready; serve with libfuse's multi-threaded loop.
@@ -46,6 +48,7 @@
 #include "ghostfs.h"            /* first: it sets FUSE_USE_VERSION */
 
 #include "daemon_log.h"
+#include "fuse_transport.h"
 #include "ghostswap/config.h"
 #include "ghostswap/device.h"
 #include "ghostswap/service/latency.h"
@@ -87,6 +90,8 @@ struct options {
   bool direct_io_always;
   unsigned threads;
   unsigned max_background;
+  enum fuse_transport_kind transport;
+  struct fuse_ring_options ring;
   char *fuse_opts;              /* -o options, joined with commas (owned) */
   const char *mountpoint_arg;
 };
@@ -103,6 +108,7 @@ static struct ghostfs fs;
 static struct fuse_session *se;
 static struct gs_service *service;
 static struct gs_latency latency;   /* request latency, recorded by ghostfs */
+static struct fuse_transport *transport;
 static char mountpoint[PATH_MAX];
 static char swapfile[PATH_MAX + sizeof "/" GHOSTFS_SWAP_NAME];
 static int ready_fd = -1;       /* -d: the parent waits on this pipe */
@@ -130,13 +136,20 @@ usage (FILE *fp)
 "                         cache; 'odirect': only O_DIRECT opens bypass it\n"
 "  -t, --threads N        FUSE worker threads (default %d)\n"
 "      --max-background N kernel's async FUSE requests in flight (default %d)\n"
+"      --transport=MODE   FUSE requests over 'uring' (io_uring command\n"
+"                         rings), 'dev' (read/write on /dev/fuse) or 'auto'\n"
+"                         (default: uring if the kernel offers it; also\n"
+"                         as the key transport=MODE)\n"
+"      --queue-threads N  io_uring: threads per kernel queue (one queue\n"
+"                         per possible CPU; default %d)\n"
 "  -v, --verbose          say what happens; statistics at exit\n"
 "  -h, --help             this help\n"
 "  -V, --version          the version\n"
 "\n"
 "Keys (as for nbdkit ghostswap, see nbdkit-ghostswap-plugin(1)):\n"
 "%s\n",
-           DEFAULT_THREADS, DEFAULT_MAX_BACKGROUND, gs_config_help);
+           DEFAULT_THREADS, DEFAULT_MAX_BACKGROUND,
+           FUSE_RING_THREADS_PER_QUEUE, gs_config_help);
 }
 
 /* add_fuse_opts - append @o to the -o options. */
@@ -190,10 +203,22 @@ set_key (const char *key, const char *value)
 
 static void warn_config (void);
 
+/* set_transport - the transport option (@name as given); exits with a
+ * one-line message if @value is not a transport. */
+static void
+set_transport (const char *name, const char *value)
+{
+  if (fuse_transport_parse (value, &opt.transport) < 0) {
+    log_error ("%s: '%s' is not 'auto', 'uring' or 'dev'", name, value);
+    exit (EXIT_FAILURE);
+  }
+}
+
 static void
 parse_args (int argc, char **argv)
 {
-  enum { OPT_CONTROL = 256, OPT_FORCE_STOP, OPT_DIRECT_IO, OPT_MAX_BG };
+  enum { OPT_CONTROL = 256, OPT_FORCE_STOP, OPT_DIRECT_IO, OPT_MAX_BG,
+         OPT_TRANSPORT, OPT_QUEUE_THREADS };
   static const struct option longopts[] = {
     { "foreground", no_argument, NULL, 'f' },
     { "daemonize", no_argument, NULL, 'd' },
@@ -202,6 +227,8 @@ parse_args (int argc, char **argv)
     { "direct-io", required_argument, NULL, OPT_DIRECT_IO },
     { "threads", required_argument, NULL, 't' },
     { "max-background", required_argument, NULL, OPT_MAX_BG },
+    { "transport", required_argument, NULL, OPT_TRANSPORT },
+    { "queue-threads", required_argument, NULL, OPT_QUEUE_THREADS },
     { "verbose", no_argument, NULL, 'v' },
     { "help", no_argument, NULL, 'h' },
     { "version", no_argument, NULL, 'V' },
@@ -230,6 +257,11 @@ parse_args (int argc, char **argv)
     case 't': opt.threads = parse_count ("--threads", optarg, 1, 1024); break;
     case OPT_MAX_BG:
       opt.max_background = parse_count ("--max-background", optarg, 1, 65535);
+      break;
+    case OPT_TRANSPORT: set_transport ("--transport", optarg); break;
+    case OPT_QUEUE_THREADS:
+      opt.ring.threads_per_queue = parse_count ("--queue-threads", optarg,
+                                                1, 64);
       break;
     case 'v': opt.verbose = true; break;
     case 'h': usage (stdout); exit (EXIT_SUCCESS);
@@ -261,7 +293,10 @@ parse_args (int argc, char **argv)
       exit (EXIT_FAILURE);
     }
     *eq = '\0';
-    set_key (argv[i], eq + 1);
+    if (strcmp (argv[i], "transport") == 0)
+      set_transport ("transport", eq + 1);     /* ours, not the engine's */
+    else
+      set_key (argv[i], eq + 1);
     *eq = '=';
   }
   if (gs_config_check (&cfg, err, sizeof err) < 0) {
@@ -396,6 +431,7 @@ mount_fs (void)
   char *mopts;
   char *args_v[] = { (char *) "ghostswapd", (char *) "-o", NULL, NULL };
   struct fuse_args args = FUSE_ARGS_INIT (3, args_v);
+  int r;
 
   if (asprintf (&mopts, "fsname=ghostswap,subtype=ghostswap,"
                 "default_permissions%s%s",
@@ -423,14 +459,26 @@ mount_fs (void)
     exit (EXIT_FAILURE);
   }
   log_info ("mounted on %s; the device is %s", mountpoint, swapfile);
+  r = fuse_transport_start (se, opt.transport, &opt.ring, &transport);
+  if (r < 0) {
+    log_error ("cannot take over the FUSE session's I/O: %s", strerror (-r));
+    fuse_session_unmount (se);
+    fuse_session_destroy (se);
+    gs_device_destroy (dev);
+    exit (EXIT_FAILURE);
+  }
+  fs.transport = transport;
 }
 
-/* unmount_fs - unmount and end the session (closing /dev/fuse aborts any
- * request the kernel still has). */
+/* unmount_fs - unmount, stop the io_uring queues (the kernel ends their
+ * commands at unmount; a lazy unmount leaves them to the stop) and end
+ * the session (closing /dev/fuse aborts any request the kernel still
+ * has). */
 static void
 unmount_fs (void)
 {
   fuse_session_unmount (se);
+  fuse_transport_stop (transport);
   fuse_session_destroy (se);
   se = NULL;
 }
@@ -491,11 +539,14 @@ static void
 log_stats (bool asked)
 {
   struct gs_stats st;
-  char buf[4096];
+  char buf[8192];
   char *line, *save = NULL;
+  int n;
 
   gs_get_stats (dev, &st);
-  gs_stats_format (&st, buf, sizeof buf);
+  n = gs_stats_format (&st, buf, sizeof buf);
+  if (transport != NULL && n >= 0 && (size_t) n < sizeof buf)
+    fuse_transport_format (transport, buf + n, sizeof buf - (size_t) n);
   for (line = strtok_r (buf, "\n", &save); line;
        line = strtok_r (NULL, "\n", &save))
     if (asked)
@@ -726,6 +777,7 @@ main (int argc, char **argv)
   gs_service_stop (service);
   unmount_fs ();
   log_stats (false);
+  fuse_transport_free (transport);
   gs_device_destroy (dev);
   gs_config_free (&cfg);
   free (opt.fuse_opts);

@@ -4,7 +4,8 @@
 # leaves no swap area, loop device, mount or process behind.
 #
 # Environment: GHOSTSWAPD (the built daemon), NOTIFY_WAIT (tests/fuse's
-# notify-wait helper).
+# notify-wait helper), GS_TRANSPORT (optional: uring or dev, the FUSE
+# transport every daemon started here uses; see use_transport).
 
 prog=$(basename "$0")
 log=
@@ -56,6 +57,45 @@ log=$tmp/daemon.log
 pid=
 loop=
 swapped=
+uring_param=/sys/module/fuse/parameters/enable_uring
+declare -A saved_params         # kernel parameter file -> value found
+
+# set_param FILE VALUE - write VALUE to a kernel parameter file; the
+# cleanup trap puts back the value found first.
+set_param () {
+    [ -n "${saved_params[$1]+set}" ] || saved_params[$1]=$(cat "$1") ||
+        fail "cannot read $1"
+    echo "$2" >"$1" || fail "cannot write $2 to $1"
+}
+
+# set_uring_param Y|N - set the fuse module's enable_uring parameter.
+set_uring_param () {
+    [ -w "$uring_param" ] ||
+        skip "no writable $uring_param (kernel without FUSE over io_uring?)"
+    set_param "$uring_param" "$1"
+}
+
+# use_transport - from GS_TRANSPORT: for uring, turn enable_uring on;
+# start_daemon then passes --transport=GS_TRANSPORT.
+use_transport () {
+    case ${GS_TRANSPORT:-} in
+        '') ;;
+        uring) set_uring_param Y ;;
+        dev) ;;
+        *) fail "GS_TRANSPORT='$GS_TRANSPORT' is not uring or dev" ;;
+    esac
+}
+
+# expect_transport - the daemon serves over GS_TRANSPORT, if set (the
+# stats file says which).
+expect_transport () {
+    local t
+    [ -n "${GS_TRANSPORT:-}" ] || return 0
+    t=$(awk '$1 == "fuse_transport" { print $2 }' "$mnt/stats")
+    [ "$t" = "$GS_TRANSPORT" ] ||
+        fail "served over '$t', not over $GS_TRANSPORT"
+    echo "ok: the daemon serves over $GS_TRANSPORT"
+}
 
 # is_mounted - is our ghostswap mount there?
 is_mounted () {
@@ -86,6 +126,10 @@ cleanup () {
         fusermount3 -u -z "$mnt" 2>/dev/null || umount -l "$mnt"
     fi
     rm -rf --one-file-system "$tmp"
+    for i in "${!saved_params[@]}"; do
+        echo "${saved_params[$i]}" >"$i" ||
+            echo "$prog: cleanup: cannot restore $i to ${saved_params[$i]}" >&2
+    done
     exit $rc
 }
 trap cleanup EXIT
@@ -96,7 +140,8 @@ trap 'exit 1' INT TERM HUP
 # mounted.  Sets $pid.
 start_daemon () {
     local i
-    "$GHOSTSWAPD" -v --control "$tmp/ctl.sock" "$@" >"$log" 2>&1 </dev/null &
+    "$GHOSTSWAPD" -v --control "$tmp/ctl.sock" \
+        ${GS_TRANSPORT:+--transport="$GS_TRANSPORT"} "$@" >"$log" 2>&1 </dev/null &
     pid=$!
     for i in $(seq 200); do
         is_mounted && return 0

@@ -4,8 +4,9 @@
 # hole punching), then real swap through a loop device: SIGTERM is refused
 # while the file is active swap, and accepted once it is not.
 #
+# Runs once per FUSE transport (GS_TRANSPORT=dev or uring, see lib.sh).
 # Needs root, /dev/fuse and loop devices; skips (77) with the reason
-# otherwise.  Environment: GHOSTSWAPD, NOTIFY_WAIT.
+# otherwise.  Environment: GHOSTSWAPD, NOTIFY_WAIT, GS_TRANSPORT.
 
 set -u
 set -o pipefail
@@ -13,6 +14,7 @@ set -o pipefail
 
 require_fuse
 require_loop_swap
+use_transport
 if [ -z "${NOTIFY_WAIT:-}" ] || [ ! -x "$NOTIFY_WAIT" ]; then
     skip "NOTIFY_WAIT is not set (run through meson test)"
 fi
@@ -76,6 +78,7 @@ echo "ok: READY=1 with MAINPID=$pid"
 [ "$(stat -c '%a %F' "$mnt/stats")" = "444 regular file" ] ||
     fail "stats: $(stat -c '%a %F' "$mnt/stats")"
 echo "ok: swap is a $size-byte regular file, mode 600; stats mode 444"
+expect_transport
 
 # ---- Data ----
 
@@ -137,6 +140,16 @@ stat_value () { awk -v k="$1" '$1 == k { print $2 }' "$mnt/stats"; }
 [ "$(stat_value trims)" -gt 0 ] || fail "stats: the hole punch was not a trim"
 [ "$(stat_value slots_ram)" -gt 0 ] || fail "stats: nothing in RAM"
 echo "ok: stats: writes $(stat_value writes), bytes_written $(stat_value bytes_written), trims $(stat_value trims)"
+if [ "${GS_TRANSPORT:-}" = uring ]; then
+    # Everything after INIT came over the ring.
+    for k in read write fallocate; do
+        [ "$(stat_value fuse_uring_$k)" -gt 0 ] ||
+            fail "stats: no $k request over io_uring"
+        [ "$(stat_value fuse_dev_$k)" = 0 ] ||
+            fail "stats: $(stat_value fuse_dev_$k) $k request(s) over /dev/fuse"
+    done
+    echo "ok: reads, writes and hole punches came over io_uring"
+fi
 
 # ---- Real swap through a loop device ----
 

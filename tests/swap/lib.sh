@@ -12,6 +12,9 @@
 #   GHOSTSWAPCTL      the built ghostswapctl
 #   GHOSTSWAP_PLUGIN  the built nbdkit plugin (nbdfuse test only)
 #   SWAP_WORKLOAD     the built swap-workload
+#   GS_TRANSPORT      optional: uring or dev, ghostswapd's FUSE transport
+#                     (uring turns the fuse module's enable_uring on; the
+#                     cleanup trap restores it)
 #   NBDKIT            nbdkit to run (default: nbdkit; CI's ASan build
 #                     passes a wrapper that preloads libasan)
 
@@ -168,11 +171,18 @@ teardown () {
     logs=()
 }
 
+uring_param=/sys/module/fuse/parameters/enable_uring
+uring_saved=                    # enable_uring as found, once changed
+
 cleanup () {
     local rc=$?
     set +e
     trap '' INT TERM HUP
     teardown
+    if [ -n "$uring_saved" ]; then
+        echo "$uring_saved" >"$uring_param" ||
+            echo "$prog: cleanup: cannot restore $uring_param to $uring_saved" >&2
+    fi
     exit $rc
 }
 trap cleanup EXIT
@@ -200,14 +210,34 @@ note_foreign_swap () {
 
 # start_ghostswapd [OPTIONS] MOUNTPOINT KEY=VALUE... - ghostswapd in the
 # foreground with -v and $ctl; waits until MOUNTPOINT is mounted.
+#   With GS_TRANSPORT set, it runs with --transport=GS_TRANSPORT and must
+#   serve over it (its stats file says which).
 start_ghostswapd () {
-    local i mp
+    local i mp t targs=()
     for mp; do case $mp in -*) ;; *) break ;; esac; done
+    case ${GS_TRANSPORT:-} in
+        '') ;;
+        uring)
+            [ -w "$uring_param" ] ||
+                skip "no writable $uring_param (kernel without FUSE over io_uring?)"
+            [ -n "$uring_saved" ] || uring_saved=$(cat "$uring_param")
+            echo Y >"$uring_param" || fail "cannot turn $uring_param on"
+            targs=(--transport=uring) ;;
+        dev) targs=(--transport=dev) ;;
+        *) fail "GS_TRANSPORT='$GS_TRANSPORT' is not uring or dev" ;;
+    esac
     logs+=("$tmp/ghostswapd.log")
-    "$GHOSTSWAPD" -v --control "$ctl" "$@" >"$tmp/ghostswapd.log" 2>&1 </dev/null &
+    "$GHOSTSWAPD" -v --control "$ctl" "${targs[@]}" "$@" \
+        >"$tmp/ghostswapd.log" 2>&1 </dev/null &
     gs_pid=$!
     for i in $(seq 200); do
-        is_mounted "$mp" && [ -S "$ctl" ] && return 0
+        if is_mounted "$mp" && [ -S "$ctl" ]; then
+            [ -n "${GS_TRANSPORT:-}" ] || return 0
+            t=$(awk '$1 == "fuse_transport" { print $2 }' "$mp/stats")
+            [ "$t" = "$GS_TRANSPORT" ] ||
+                fail "ghostswapd serves over '$t', not over $GS_TRANSPORT"
+            return 0
+        fi
         kill -0 "$gs_pid" 2>/dev/null || fail "ghostswapd exited at start"
         sleep 0.05
     done

@@ -7,9 +7,12 @@
 # went through the device; once the workload exits, the discards must free
 # the slots; swapoff must succeed and ghostswapd stop on SIGTERM.
 #
+# Runs over each FUSE transport (GS_TRANSPORT=dev or uring); over
+# io_uring, the swap traffic must have come over the ring.
+#
 # Needs root, /dev/fuse, loop devices and a memory cgroup; skips (77)
 # with the reason otherwise.  Environment: GHOSTSWAPD, GHOSTSWAPCTL,
-# SWAP_WORKLOAD.
+# SWAP_WORKLOAD, GS_TRANSPORT.
 
 set -u
 set -o pipefail
@@ -41,6 +44,16 @@ list=$(GHOSTSWAP_RUNDIR=$tmp "$GHOSTSWAPCTL" --noheadings -o NAME,FRONTEND,SWAP-
 say "ok: ghostswapctl lists $(echo $list)"
 
 swap_e2e
+if [ "${GS_TRANSPORT:-}" = uring ]; then
+    # The swap traffic came over the ring, none of it over /dev/fuse.
+    for k in read write fallocate; do
+        n=$(awk -v k="fuse_uring_$k" '$1 == k { print $2 }' "$tmp/mnt/stats")
+        d=$(awk -v k="fuse_dev_$k" '$1 == k { print $2 }' "$tmp/mnt/stats")
+        [ "${n:-0}" -gt 0 ] || fail "no $k request over io_uring"
+        [ "$d" = 0 ] || fail "$d $k request(s) over /dev/fuse"
+        say "ok: $n $k requests over io_uring, none over /dev/fuse"
+    done
+fi
 
 kill -TERM "$gs_pid"
 for i in $(seq 100); do kill -0 "$gs_pid" 2>/dev/null || break; sleep 0.1; done
