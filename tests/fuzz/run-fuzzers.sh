@@ -4,7 +4,8 @@
 # SECONDS (default 60) from its seed corpus in tests/fuzz/corpus/NAME.
 #
 # New interesting inputs go to a scratch corpus, not into the repository.
-# Logs go to BUILD/fuzz/NAME.log; a crashing, leaking, hanging or
+# Logs go to BUILD/fuzz/NAME.log, one line per fuzzer "NAME ok|FAILED"
+# to BUILD/fuzz/results; a crashing, leaking, hanging or
 # out-of-memory input to BUILD/fuzz/NAME-artifacts/, to be added to
 # tests/fuzz/corpus/NAME once the bug is fixed (the replay tests then run
 # it in every build).  Exits 1 if any harness failed, 77 if none is built.
@@ -24,6 +25,7 @@ fi
 
 out=$build/fuzz
 mkdir -p "$out"
+: > "$out/results"              # "NAME ok|FAILED" lines, for .ci/run
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/ghostswap-fuzz.XXXXXX")
 # Backing files: O_DIRECT must work there, so not tmpfs.
 export GHOSTSWAP_FUZZ_TMPDIR
@@ -62,8 +64,10 @@ for name in "${names[@]}"; do
     echo "run-fuzzers: $name FAILED (exit $rc); the end of its log:" >&2
     tail -n 60 "$out/$name.log" >&2
     ls -l "$out/$name-artifacts" >&2
+    echo "$name FAILED" >> "$out/results"
   else
     echo "run-fuzzers: $name ok"
+    echo "$name ok" >> "$out/results"
   fi
 done
 
