@@ -8,13 +8,15 @@
  * rewrites page N instead, so that data moves while drains, migrations
  * and writebacks run.  Lines holding '/' are skipped, so that no request
  * can name a file outside the temporary directory (relative names land
- * in it: the harness works there while an input runs).  Checked:
+ * in it: the harness works there while an input runs), and so are
+ * backings over 256 MiB (see too_big).  Checked:
  *   - every answer is one line of valid JSON with a boolean "ok", and a
  *     non-empty "error" when it is false;
  *   - nothing stored is lost: once the drains have finished and the
  *     faults are cleared, every page reads back as last written (a
  *     failed write of a whole slot leaves the old page).
  *
+ * GHOSTSWAP_FUZZ_VERBOSE=1 prints every request and its answer.
  * Backing files go to a fresh directory under $GHOSTSWAP_FUZZ_TMPDIR
  * (default /var/tmp: O_DIRECT must work there), removed at exit.
  */
@@ -30,6 +32,7 @@
 
 #include "fuzz.h"
 #include "ghostswap/backing.h"
+#include "ghostswap/config.h"
 #include "ghostswap/control.h"
 #include "ghostswap/device.h"
 #include "json_read.h"
@@ -37,6 +40,7 @@
 #define NPAGES 16
 #define PAGE GS_SLOT_SIZE
 #define MAX_LINES 64
+#define MAX_BACKING_BYTES (256ull << 20)
 
 static char dir[PATH_MAX];
 static char answer_buf[1 << 20];
@@ -121,6 +125,27 @@ check_answer (const char *line, size_t n)
   jr_free (v);
 }
 
+/* Whether @line makes or migrates to a backing of more than
+ * MAX_BACKING_BYTES.  Harmless in a normal build (the reverse map is
+ * calloc'd and stays untouched), but the sanitizers' allocators touch all
+ * of it: 7 bytes per slot, gigabytes for a terabyte. */
+static bool
+too_big (const char *line)
+{
+  char copy[GS_CONTROL_MAX_REQUEST + 16], *save = NULL, *w;
+  bool makes = false;
+  uint64_t v;
+
+  snprintf (copy, sizeof copy, "%s", line);
+  for (w = strtok_r (copy, " \t", &save); w; w = strtok_r (NULL, " \t", &save)) {
+    if (strcmp (w, "backing") == 0 || strcmp (w, "migrate") == 0)
+      makes = true;
+    else if (makes && gs_parse_size (w, &v) == 0 && v > MAX_BACKING_BYTES)
+      return true;
+  }
+  return false;
+}
+
 /* Rewrite page @p with its next version; *@version counts the versions
  * stored.  A failed write of one whole slot leaves the old page. */
 static void
@@ -148,6 +173,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   size_t at = 0, len;
   unsigned p, i, n, lines = 0;
   int cwd = open (".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  bool verbose = getenv ("GHOSTSWAP_FUZZ_VERBOSE") != NULL;
 
   /* Relative names in requests land in the temporary directory; the
    * fuzzer's own files (corpus, crashes) stay where it was started. */
@@ -179,10 +205,13 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
       write_page (dev, version, (unsigned) strtoul (line + 2, NULL, 10) % NPAGES);
       continue;
     }
-    if (strchr (line, '/'))
+    if (strchr (line, '/') || too_big (line))
       continue;
-    check_answer (line, gs_control_handle (dev, line, answer_buf,
-                                           sizeof answer_buf));
+    n = (unsigned) gs_control_handle (dev, line, answer_buf,
+                                      sizeof answer_buf);
+    if (verbose)
+      fprintf (stderr, "fuzz-control: %s\n  -> %s", line, answer_buf);
+    check_answer (line, n);
   }
 
   /* Quiet down: no drain running, no fault left; then nothing is lost. */

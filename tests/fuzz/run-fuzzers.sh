@@ -3,8 +3,8 @@
 # built in BUILD (with -Dfuzz=enabled, see tests/fuzz/meson.build) for
 # SECONDS (default 60) from its seed corpus in tests/fuzz/corpus/NAME.
 #
-# New interesting inputs go to a scratch corpus, not into the repository.
-# Logs go to BUILD/fuzz/NAME.log, one line per fuzzer "NAME ok|FAILED"
+# New interesting inputs go to BUILD/fuzz/NAME-corpus (kept for the next
+# run), not into the repository.  Logs go to BUILD/fuzz/NAME.log, one line per fuzzer "NAME ok|FAILED"
 # to BUILD/fuzz/results; a crashing, leaking, hanging or
 # out-of-memory input to BUILD/fuzz/NAME-artifacts/, to be added to
 # tests/fuzz/corpus/NAME once the bug is fixed (the replay tests then run
@@ -26,11 +26,10 @@ fi
 out=$build/fuzz
 mkdir -p "$out"
 : > "$out/results"              # "NAME ok|FAILED" lines, for .ci/run
-scratch=$(mktemp -d "${TMPDIR:-/tmp}/ghostswap-fuzz.XXXXXX")
 # Backing files: O_DIRECT must work there, so not tmpfs.
 export GHOSTSWAP_FUZZ_TMPDIR
 GHOSTSWAP_FUZZ_TMPDIR=$(mktemp -d /var/tmp/ghostswap-fuzz.XXXXXX)
-trap 'rm -rf "$scratch" "$GHOSTSWAP_FUZZ_TMPDIR"' EXIT
+trap 'rm -rf "$GHOSTSWAP_FUZZ_TMPDIR"' EXIT
 
 # Any sanitizer report is a crash; leaks too (libFuzzer checks them).
 export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1:allocator_may_return_null=1}
@@ -46,7 +45,7 @@ for name in "${names[@]}"; do
   fi
   ran=$((ran + 1))
   rm -rf "${out:?}/$name-artifacts"
-  mkdir -p "$scratch/$name" "$out/$name-artifacts"
+  mkdir -p "$out/$name-corpus" "$out/$name-artifacts"
   echo "run-fuzzers: $name for ${seconds}s (log: $out/$name.log)"
   # -timeout: one input running longer than that is a hang.
   # -malloc_limit_mb: a request may legitimately ask the engine for a
@@ -56,7 +55,7 @@ for name in "${names[@]}"; do
   "$exe" -max_total_time="$seconds" -timeout=30 -rss_limit_mb=3072 \
     -malloc_limit_mb=65536 -max_len=2048 -print_final_stats=1 \
     -artifact_prefix="$out/$name-artifacts/" \
-    "$scratch/$name" "$here/corpus/$name" > "$out/$name.log" 2>&1 || rc=$?
+    "$out/$name-corpus" "$here/corpus/$name" > "$out/$name.log" 2>&1 || rc=$?
   grep -E '^stat::(number_of_executed_units|new_units_added|peak_rss_mb)' \
     "$out/$name.log" | sed "s/^/run-fuzzers: $name: /" || true
   if ((rc != 0)); then
