@@ -45,6 +45,13 @@ static unsigned char shadow[DEV_SIZE];
  * of the device must read as zeroes without being checked byte by byte
  * at the end of every input (speed). */
 static uint64_t dirty_lo, dirty_hi;
+static bool verbose;            /* $GHOSTSWAP_FUZZ_VERBOSE: trace the ops */
+
+static const char *const op_names[] = {
+  "pwrite", "pread", "trim", "zero", "extents", "compact", "ram-limit",
+  "writeback", "backing-add", "backing-remove", "drain", "drain-wait",
+  "drain-cancel", "relocate", "check", "pwrite",
+};
 static unsigned char buf[MAX_LEN], back[MAX_LEN];
 
 enum op {
@@ -194,6 +201,9 @@ check_read (struct gs_device *dev, uint64_t offset, uint32_t len)
   int r = gs_pread (dev, back, len, offset);
   uint32_t i;
 
+  if (verbose)
+    fprintf (stderr, "fuzz-engine:   pread %u at %llu: %d\n", len,
+             (unsigned long long) offset, r);
   if (!fits (offset, len)) {
     FUZZ_CHECK (r == -EINVAL, "pread %u at %llu past the end: %d", len,
                 (unsigned long long) offset, r);
@@ -221,6 +231,9 @@ settle (struct gs_device *dev, const char *what, int r, uint64_t offset,
   uint64_t first, last, s;
   bool old_seen = false;
 
+  if (verbose)
+    fprintf (stderr, "fuzz-engine:   %s %u at %llu: %d\n", what, len,
+             (unsigned long long) offset, r);
   if (!fits (offset, len)) {
     FUZZ_CHECK (r == -EINVAL, "%s %u at %llu past the end: %d", what, len,
                 (unsigned long long) offset, r);
@@ -362,6 +375,8 @@ check_all (struct gs_device *dev, uint64_t first, uint64_t end)
 static void
 check_err (const char *what, int r, const char *err)
 {
+  if (verbose)
+    fprintf (stderr, "fuzz-engine:   %s: %d %s\n", what, r, err);
   if (r < 0)
     FUZZ_CHECK (err[0] != '\0' && strchr (err, '\n') == NULL,
                 "%s failed (%d) with no one-line message: '%s'", what, r,
@@ -379,6 +394,9 @@ run_op (struct gs_device *dev, struct input *in)
   int r;
 
   err[0] = '\0';
+  if (verbose)
+    fprintf (stderr, "fuzz-engine: [input byte %zu] %s\n", in->at - 1,
+             op_names[op]);
   switch (op) {
   case OP_WRITE:
   case OP_WRITE2:
@@ -467,6 +485,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   struct gs_device *dev;
   unsigned ops;
 
+  verbose = getenv ("GHOSTSWAP_FUZZ_VERBOSE") != NULL;
   gs_config_init (&cfg);
   cfg.size = DEV_SIZE;
   cfg.ram_limit = 1 << 20;
