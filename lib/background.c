@@ -1,30 +1,41 @@
-/* ghostswap: the background thread: pool compaction. */
+/* ghostswap: policy: the background thread (writeback above the high
+ * watermark, wiping freed backing slots, compaction past
+ * compact-threshold) and a writer's own
+ * reclaim when the pool is full.  The watermarks themselves are in
+ * core.h, where the movers read them too. */
 #include <errno.h>
 #include <time.h>
+#include <unistd.h>
 
-#include "device_impl.h"
+#include "background.h"
+#include "backing_list.h"
+#include "compact.h"
+#include "writeback.h"
 
 /* A pass starts when garbage in sealed segments is both this share of the
  * pool (compact-threshold) and at least this many bytes. */
 #define COMPACT_MIN_GARBAGE (256u * 1024)
 #define BACKGROUND_PERIOD_MS 500
 
-/* gs_compact_if_fragmented - see device_impl.h. */
-uint64_t
-gs_compact_if_fragmented (struct gs_device *dev)
+/* A writer short of RAM writes back this many pages at a time, and sleeps
+ * at most this long between tries while others reclaim. */
+#define RECLAIM_PAGES 64
+#define RECLAIM_MAX_SLEEP_US 100000u
+
+/* Compact when the garbage in the pool passes the configured threshold. */
+static void
+compact_if_fragmented (struct gs_device *dev)
 {
   struct gs_pool_stats ps;
   unsigned threshold = dev->cfg.compact_threshold;
-  uint64_t moved;
 
   gs_pool_get_stats (dev->pool, &ps);
   if (ps.garbage_bytes < COMPACT_MIN_GARBAGE
       || ps.garbage_bytes * 100 < ps.segment_bytes * threshold)
-    return 0;
+    return;
   /* Empty the segments that are mostly garbage: below (100 - threshold)
    * percent live. */
-  moved = gs_compact_segments (dev, 100 - threshold);
-  return moved;
+  gs_compact_segments (dev, 100 - threshold);
 }
 
 static void *
@@ -45,26 +56,19 @@ background (void *arg)
     pthread_cond_timedwait (&dev->bg_cond, &dev->bg_lock, &ts);
     if (dev->bg_stop)
       break;
-    dev->bg_kicked = false;
+    __atomic_store_n (&dev->bg_kicked, false, __ATOMIC_RELEASE);
     pthread_mutex_unlock (&dev->bg_lock);
-    if (gs_over_high_watermark (dev) && gs_backing_any_room (dev))
+    if (gs_pool_above_high (dev) && gs_backing_any_room (dev))
       gs_writeback_run (dev, 0, false);
-    gs_compact_if_fragmented (dev);
+    gs_backings_scrub (dev);
+    compact_if_fragmented (dev);
     pthread_mutex_lock (&dev->bg_lock);
   }
   pthread_mutex_unlock (&dev->bg_lock);
   return NULL;
 }
 
-/* gs_over_high_watermark - see device_impl.h. */
-bool
-gs_over_high_watermark (struct gs_device *dev)
-{
-  return gs_pool_bytes (dev->pool)
-    > gs_pool_limit (dev->pool) / 100 * dev->cfg.writeback_high;
-}
-
-/* gs_background_kick - see device_impl.h. */
+/* gs_background_kick - see background.h. */
 void
 gs_background_kick (struct gs_device *dev)
 {
@@ -73,6 +77,32 @@ gs_background_kick (struct gs_device *dev)
   pthread_mutex_lock (&dev->bg_lock);
   pthread_cond_signal (&dev->bg_cond);
   pthread_mutex_unlock (&dev->bg_lock);
+}
+
+/* gs_reclaim_for_write - see background.h. */
+bool
+gs_reclaim_for_write (struct gs_device *dev, unsigned tries)
+{
+  bool room = gs_backing_any_room (dev);
+
+  if (room && gs_writeback_run (dev, RECLAIM_PAGES, true) > 0)
+    return true;
+  if (gs_compact (dev) > 0)
+    return true;
+  if (!room)
+    return false;
+  gs_background_kick (dev);
+  usleep (tries < 7 ? 1000u << tries : RECLAIM_MAX_SLEEP_US);
+  return true;
+}
+
+/* gs_after_write - see background.h. */
+void
+gs_after_write (struct gs_device *dev)
+{
+  if (__atomic_load_n (&dev->backing_count, __ATOMIC_RELAXED) > 0
+      && gs_pool_above_high (dev))
+    gs_background_kick (dev);
 }
 
 /* gs_device_start - see device.h. */
@@ -94,7 +124,7 @@ gs_device_start (struct gs_device *dev)
   return -r;
 }
 
-/* gs_background_stop - see device_impl.h. */
+/* gs_background_stop - see background.h. */
 void
 gs_background_stop (struct gs_device *dev)
 {

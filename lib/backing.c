@@ -1,4 +1,5 @@
 /* ghostswap: one backing device (see backing_impl.h). */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -13,6 +14,8 @@
 #include <sys/statfs.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
+
+#include <isa-l/crc.h>
 
 #include "backing_impl.h"
 #include "cleanup.h"
@@ -157,9 +160,15 @@ gs_backing_open (const char *path, uint64_t size, unsigned id, bool punch,
   }
 
   b = calloc (1, sizeof *b);
-  if (b)
+  if (b) {
     b->rmap = calloc (bytes / GS_SLOT_SIZE, GS_RMAP_BYTES);
-  if (!b || !b->rmap) {
+    b->crc = calloc (bytes / GS_SLOT_SIZE, GS_CRC_BYTES);
+  }
+  if (!b || !b->rmap || !b->crc) {
+    if (b) {
+      free (b->rmap);
+      free (b->crc);
+    }
     free (b);
     close (fd);
     return gs_errmsg (err, errlen, -ENOMEM, "backing: %s: out of memory", path);
@@ -175,6 +184,9 @@ gs_backing_open (const char *path, uint64_t size, unsigned id, bool punch,
   b->nslots = bytes / GS_SLOT_SIZE;
   b->healthy = true;
   pthread_mutex_init (&b->lock, NULL);
+  pthread_mutex_init (&b->scrub_lock, NULL);
+  pthread_cond_init (&b->settled, NULL);
+  b->scrub = true;
   *bp = b;
   return 0;
 }
@@ -196,6 +208,10 @@ gs_backing_close (struct gs_backing *b)
     return;
   close (b->fd);
   free (b->rmap);
+  free (b->crc);
+  free (b->dirty_q);
+  pthread_cond_destroy (&b->settled);
+  pthread_mutex_destroy (&b->scrub_lock);
   pthread_mutex_destroy (&b->lock);
   free (b);
 }
@@ -222,9 +238,16 @@ rmap_set (struct gs_backing *b, uint64_t pslot, uint64_t v)
     p[i] = (unsigned char) (v >> (8 * i));
 }
 
+static uint64_t
+rmap_state (uint64_t v)
+{
+  return v & GS_RMAP_STATE_MASK;
+}
+
 /* gs_backing_alloc - see backing_impl.h. */
 uint64_t
-gs_backing_alloc (struct gs_backing *b, const uint64_t *owners, uint64_t n,
+gs_backing_alloc (struct gs_backing *b, const uint64_t *owners,
+                  const uint32_t *crcs, const bool *zstd, uint64_t n,
                   uint64_t *first)
 {
   ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&b->lock);
@@ -232,9 +255,10 @@ gs_backing_alloc (struct gs_backing *b, const uint64_t *owners, uint64_t n,
 
   if (__atomic_load_n (&b->draining, __ATOMIC_RELAXED)
       || !__atomic_load_n (&b->healthy, __ATOMIC_RELAXED)
-      || __atomic_load_n (&b->used, __ATOMIC_RELAXED) >= b->nslots)
-    return 0;
-  /* Next fit: the first free slot from the cursor on, wrapping once. */
+      || __atomic_load_n (&b->used, __ATOMIC_RELAXED) + b->dirty >= b->nslots)
+    return 0;               /* full, or only slots waiting for a scrub */
+  /* Next fit: the first free slot from the cursor on, wrapping once.  A
+   * pinned slot is not free, even if nothing points at it any more. */
   p = b->cursor < b->nslots ? b->cursor : 0;
   for (scanned = 0; scanned < b->nslots; scanned++) {
     if (rmap_get (b, p) == GS_RMAP_FREE)
@@ -245,12 +269,72 @@ gs_backing_alloc (struct gs_backing *b, const uint64_t *owners, uint64_t n,
   if (scanned == b->nslots)
     return 0;
   for (run = 0; run < n && p + run < b->nslots
-         && rmap_get (b, p + run) == GS_RMAP_FREE; run++)
-    rmap_set (b, p + run, owners[run] + 1);
+         && rmap_get (b, p + run) == GS_RMAP_FREE; run++) {
+    assert (owners[run] <= GS_RMAP_OWNER_MASK);
+    rmap_set (b, p + run, owners[run] | GS_RMAP_RESERVED
+              | (zstd[run] ? GS_RMAP_ZSTD : 0));
+    b->crc[p + run] = crcs[run];
+  }
   b->cursor = p + run;
+  b->reserved += run;
   __atomic_add_fetch (&b->used, run, __ATOMIC_RELAXED);
   *first = p;
   return run;
+}
+
+#define DIRTY_QUEUE 8192u      /* where freed slots are, for the scrub */
+
+/* A freed slot: DIRTY until scrubbed (keeping @pin), or FREE when
+ * scrubbing is off.  Context: b->lock held. */
+static void
+__to_dirty (struct gs_backing *b, uint64_t pslot, uint64_t pin)
+{
+  b->crc[pslot] = 0;
+  if (!b->scrub) {
+    rmap_set (b, pslot, GS_RMAP_FREE | pin);
+    return;
+  }
+  rmap_set (b, pslot, GS_RMAP_DIRTY | pin);
+  __atomic_store_n (&b->dirty, b->dirty + 1, __ATOMIC_RELAXED);
+  if (!b->dirty_q)
+    b->dirty_q = malloc (DIRTY_QUEUE * sizeof *b->dirty_q);
+  if (b->dirty_q && b->dirty_n < DIRTY_QUEUE)
+    b->dirty_q[b->dirty_n++] = pslot;
+  else
+    b->dirty_lost = true;
+}
+
+/* One reservation fewer.  Context: b->lock held. */
+static void
+unreserve (struct gs_backing *b)
+{
+  assert (b->reserved > 0);
+  if (--b->reserved == 0)
+    pthread_cond_broadcast (&b->settled);
+}
+
+/* gs_backing_commit_slot - see backing_impl.h. */
+void
+gs_backing_commit_slot (struct gs_backing *b, uint64_t pslot)
+{
+  ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&b->lock);
+  uint64_t v = rmap_get (b, pslot);
+
+  assert (rmap_state (v) == GS_RMAP_RESERVED);
+  rmap_set (b, pslot, (v & ~GS_RMAP_STATE_MASK) | GS_RMAP_LIVE);
+  unreserve (b);
+}
+
+/* gs_backing_release - see backing_impl.h. */
+void
+gs_backing_release (struct gs_backing *b, uint64_t pslot)
+{
+  ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&b->lock);
+
+  assert (rmap_state (rmap_get (b, pslot)) == GS_RMAP_RESERVED);
+  __to_dirty (b, pslot, 0);
+  unreserve (b);
+  __atomic_sub_fetch (&b->used, 1, __ATOMIC_RELAXED);
 }
 
 /* gs_backing_free - see backing_impl.h. */
@@ -258,23 +342,17 @@ void
 gs_backing_free (struct gs_backing *b, uint64_t pslot)
 {
   ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&b->lock);
+  uint64_t v = rmap_get (b, pslot);
 
-  rmap_set (b, pslot, GS_RMAP_FREE);
+  assert (rmap_state (v) == GS_RMAP_LIVE);
+  __to_dirty (b, pslot, v & GS_RMAP_PIN);
   __atomic_sub_fetch (&b->used, 1, __ATOMIC_RELAXED);
 }
 
-/* gs_backing_punch - see backing_impl.h. */
-void
-gs_backing_punch (struct gs_backing *b, uint64_t pslot, uint64_t n)
-{
-  if (b->punch)
-    fallocate (b->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-               (off_t) (pslot * GS_SLOT_SIZE), (off_t) (n * GS_SLOT_SIZE));
-}
-
-/* gs_backing_owner - see backing_impl.h. */
+/* gs_backing_pin - see backing_impl.h. */
 bool
-gs_backing_owner (struct gs_backing *b, uint64_t pslot, uint64_t *slot)
+gs_backing_pin (struct gs_backing *b, uint64_t pslot, uint64_t *owner,
+                uint32_t *crc, bool *zstd)
 {
   ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&b->lock);
   uint64_t v;
@@ -282,16 +360,135 @@ gs_backing_owner (struct gs_backing *b, uint64_t pslot, uint64_t *slot)
   if (pslot >= b->nslots)
     return false;
   v = rmap_get (b, pslot);
-  if (v == GS_RMAP_FREE)
+  if (rmap_state (v) != GS_RMAP_LIVE || (v & GS_RMAP_PIN))
     return false;
-  *slot = v - 1;
+  rmap_set (b, pslot, v | GS_RMAP_PIN);
+  *owner = v & GS_RMAP_OWNER_MASK;
+  *crc = b->crc[pslot];
+  *zstd = (v & GS_RMAP_ZSTD) != 0;
   return true;
 }
 
-/* gs_backing_next_used - see backing_impl.h. */
+/* gs_backing_unpin - see backing_impl.h. */
+void
+gs_backing_unpin (struct gs_backing *b, uint64_t pslot)
+{
+  ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&b->lock);
+  uint64_t v = rmap_get (b, pslot);
+
+  assert (v & GS_RMAP_PIN);
+  rmap_set (b, pslot, v & ~GS_RMAP_PIN);
+}
+
+/* gs_backing_set_draining - see backing_impl.h. */
+void
+gs_backing_set_draining (struct gs_backing *b, bool draining)
+{
+  ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&b->lock);
+
+  __atomic_store_n (&b->draining, draining, __ATOMIC_RELAXED);
+  while (draining && b->reserved > 0)
+    pthread_cond_wait (&b->settled, &b->lock);
+}
+
+/* Wipe [@first, @first + @n): punch a file's range out (or zero it in
+ * place when punch-holes is off), zero a block device's. */
+static int
+wipe (struct gs_backing *b, uint64_t first, uint64_t n)
+{
+  uint64_t range[2] = { first * GS_SLOT_SIZE, n * GS_SLOT_SIZE };
+  int mode = b->punch ? FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE
+    : FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE;
+
+  if (b->block_device)
+    return ioctl (b->fd, BLKZEROOUT, range) < 0 ? -errno : 0;
+  return fallocate (b->fd, mode, (off_t) range[0], (off_t) range[1]) < 0
+    ? -errno : 0;
+}
+
+static int
+cmp_u64 (const void *a, const void *c)
+{
+  uint64_t x = *(const uint64_t *) a, y = *(const uint64_t *) c;
+  return x < y ? -1 : x > y;
+}
+
+/* gs_backing_scrub - see backing_impl.h. */
+uint64_t
+gs_backing_scrub (struct gs_backing *b, bool all)
+{
+  ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&b->scrub_lock);
+  CLEANUP_FREE uint64_t *v = NULL;
+  uint64_t n = 0, cap = DIRTY_QUEUE, k, done = 0;
+
+  /* Take the batch: the queue, or (after it overflowed, or for @all)
+   * every DIRTY slot of the map.  They stay DIRTY, so nothing allocates
+   * them while they are wiped. */
+  pthread_mutex_lock (&b->lock);
+  if (b->dirty == 0) {
+    pthread_mutex_unlock (&b->lock);
+    return 0;
+  }
+  if (all || b->dirty_lost)
+    cap = b->dirty;
+  v = malloc (cap * sizeof *v);
+  if (!v) {
+    pthread_mutex_unlock (&b->lock);
+    return 0;
+  }
+  if (all || b->dirty_lost) {
+    for (uint64_t p = 0; p < b->nslots && n < cap; p++)
+      if (rmap_state (rmap_get (b, p)) == GS_RMAP_DIRTY)
+        v[n++] = p;
+    b->dirty_lost = false;
+  }
+  else
+    for (k = 0; k < b->dirty_n; k++)
+      v[n++] = b->dirty_q[k];
+  b->dirty_n = 0;
+  pthread_mutex_unlock (&b->lock);
+
+  /* Wipe contiguous runs, then make each slot of a wiped run FREE. */
+  qsort (v, n, sizeof *v, cmp_u64);
+  for (k = 0; k < n; ) {
+    uint64_t run = 1;
+    int r;
+
+    while (k + run < n && v[k + run] == v[k] + run)
+      run++;
+    r = wipe (b, v[k], run);
+    pthread_mutex_lock (&b->lock);
+    for (uint64_t j = k; j < k + run; j++) {
+      uint64_t x = rmap_get (b, v[j]);
+      if (rmap_state (x) != GS_RMAP_DIRTY)
+        continue;               /* queued twice: done already */
+      if (r < 0) {
+        /* Stays DIRTY (never reused); a later full scan tries again. */
+        b->dirty_lost = true;
+        continue;
+      }
+      rmap_set (b, v[j], GS_RMAP_FREE | (x & GS_RMAP_PIN));
+      __atomic_store_n (&b->dirty, b->dirty - 1, __ATOMIC_RELAXED);
+      done++;
+    }
+    pthread_mutex_unlock (&b->lock);
+    k += run;
+  }
+  __atomic_add_fetch (&b->scrubbed, done, __ATOMIC_RELAXED);
+  return done;
+}
+
+/* gs_backing_wipe_all - see backing_impl.h. */
+int
+gs_backing_wipe_all (struct gs_backing *b)
+{
+  return wipe (b, 0, b->nslots);
+}
+
+/* gs_backing_next_live - see backing_impl.h. */
 size_t
-gs_backing_next_used (struct gs_backing *b, uint64_t from, uint64_t *pslots,
-                      uint64_t *owners, size_t max)
+gs_backing_next_live (struct gs_backing *b, uint64_t from, uint64_t *pslots,
+                      uint64_t *owners, uint32_t *crcs, bool *zstd, size_t max)
 {
   ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&b->lock);
   size_t n = 0;
@@ -299,13 +496,59 @@ gs_backing_next_used (struct gs_backing *b, uint64_t from, uint64_t *pslots,
 
   for (p = from; p < b->nslots && n < max; p++) {
     v = rmap_get (b, p);
-    if (v != GS_RMAP_FREE) {
+    if (rmap_state (v) == GS_RMAP_LIVE) {
       pslots[n] = p;
-      owners[n] = v - 1;
+      owners[n] = v & GS_RMAP_OWNER_MASK;
+      crcs[n] = b->crc[p];
+      zstd[n] = (v & GS_RMAP_ZSTD) != 0;
       n++;
     }
   }
   return n;
+}
+
+/* gs_backing_slot_crc - see backing_impl.h. */
+uint32_t
+gs_backing_slot_crc (struct gs_backing *b, uint64_t pslot)
+{
+  ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&b->lock);
+
+  assert (rmap_state (rmap_get (b, pslot)) == GS_RMAP_LIVE);
+  return b->crc[pslot];
+}
+
+/* gs_backing_mark_bad - see backing_impl.h. */
+bool
+gs_backing_mark_bad (struct gs_backing *b, uint64_t pslot)
+{
+  ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&b->lock);
+  uint64_t v = rmap_get (b, pslot);
+
+  if (v & GS_RMAP_BAD)
+    return false;
+  rmap_set (b, pslot, v | GS_RMAP_BAD);
+  return true;
+}
+
+/* gs_page_crc - see backing_impl.h.  ISA-L's crc32_iscsi is CRC-32C
+ * without the final inversion; with it, this is the standard crc32c. */
+uint32_t
+gs_page_crc (const void *page)
+{
+  return ~crc32_iscsi ((unsigned char *) page, GS_SLOT_SIZE, 0xffffffffu);
+}
+
+/* gs_backing_check_pages - see backing_impl.h. */
+void
+gs_backing_check_pages (const void *buf, const uint32_t *crcs, size_t n,
+                        int *res)
+{
+  const unsigned char *p = buf;
+  size_t k;
+
+  for (k = 0; k < n; k++)
+    if (res[k] == 0 && gs_page_crc (p + k * GS_SLOT_SIZE) != crcs[k])
+      res[k] = -GS_EINTEGRITY;
 }
 
 static bool
@@ -357,7 +600,8 @@ gs_backing_account (struct gs_backing *b, const struct gs_io *io)
 
 /* gs_backing_read_page - see backing_impl.h. */
 int
-gs_backing_read_page (struct gs_backing *b, uint64_t pslot, void *buf)
+gs_backing_read_page (struct gs_backing *b, uint64_t pslot, void *buf,
+                      uint32_t crc)
 {
   struct gs_io io;
   ssize_t r;
@@ -369,5 +613,7 @@ gs_backing_read_page (struct gs_backing *b, uint64_t pslot, void *buf)
       io.res = r < 0 ? -errno : -EIO;
   }
   gs_backing_account (b, &io);
-  return io.res == 0 ? 0 : -EIO;
+  if (io.res != 0)
+    return -EIO;
+  return gs_page_crc (buf) == crc ? 0 : -GS_EINTEGRITY;
 }

@@ -12,11 +12,53 @@
 #include "ghostswap/backing.h"
 #include "uring.h"
 
-/* The reverse map holds 7 bytes per physical slot: the owning ghost slot
- * plus one (0: the physical slot is free).  Ghost slots need 51 bits; the
- * other 5 are spare, for a write generation or a short checksum later. */
-#define GS_RMAP_BYTES 7u
-#define GS_RMAP_FREE  0ull
+/* The reverse map: 7 bytes per physical slot, little-endian.
+ *
+ *   55   54    53    52 51  50                                      0
+ *  +----+-----+-----+-----+------------------------------------------+
+ *  | Z  | BAD | PIN |STATE|          owning ghost slot (51 bits)      |
+ *  +----+-----+-----+-----+------------------------------------------+
+ *
+ * STATE is the physical slot's life (lib/slot.h has the whole diagram):
+ *
+ *   FREE --alloc--> RESERVED --commit--> LIVE --free--> DIRTY --scrub--> FREE
+ *                      |                                   ^
+ *                      +-------------release---------------+
+ *
+ * RESERVED: a mover has the slot for @owner and is writing it; no entry
+ * points at it and no scan sees it.  LIVE: an entry points at it (the
+ * slot module makes it LIVE under the owner's cluster lock when it stores
+ * that entry, after the write completed).  PIN: a mover holds a copy of
+ * the page and will commit it; the slot is not reallocated until it is
+ * unpinned, even if freed meanwhile, so "the entry still points here"
+ * means "the bytes are the ones read".  BAD: a checksum mismatch was
+ * reported for the current page (once).  Z: the slot holds a zstd frame
+ * padded to 4 KiB rather than a raw page.  DIRTY: freed, but its old
+ * bytes are still on the device; it is not allocated again until a scrub
+ * has punched (files) or zeroed (block devices) it, so that nothing freed
+ * stays readable (gs_backing_scrub).
+ *
+ * Beside it, one crc32c per physical slot of the 4 KiB written there,
+ * taken when the stored form was made and checked on every read back.
+ */
+#define GS_RMAP_BYTES        7u
+#define GS_CRC_BYTES         4u
+#define GS_RMAP_OWNER_MASK   ((1ull << 51) - 1)
+#define GS_RMAP_STATE_SHIFT  51
+#define GS_RMAP_STATE_MASK   (3ull << GS_RMAP_STATE_SHIFT)
+#define GS_RMAP_FREE         (0ull << GS_RMAP_STATE_SHIFT)
+#define GS_RMAP_RESERVED     (1ull << GS_RMAP_STATE_SHIFT)
+#define GS_RMAP_LIVE         (2ull << GS_RMAP_STATE_SHIFT)
+#define GS_RMAP_DIRTY        (3ull << GS_RMAP_STATE_SHIFT)
+#define GS_RMAP_PIN          (1ull << 53)
+#define GS_RMAP_BAD          (1ull << 54)
+#define GS_RMAP_ZSTD         (1ull << 55)
+
+_Static_assert (GS_RMAP_ZSTD < (1ull << (8 * GS_RMAP_BYTES)),
+                "the reverse map word fits its bytes");
+
+/* A page read back from a backing whose checksum does not match. */
+#define GS_EINTEGRITY EBADMSG
 
 enum gs_fault_kind { GS_FAULT_READ, GS_FAULT_WRITE, GS_FAULT_ENOSPC,
                      GS_FAULT_KINDS };
@@ -29,18 +71,33 @@ struct gs_backing {
   dev_t st_dev;               /* identity: (st_dev, st_ino), or st_rdev */
   ino_t st_ino;               /* for a block device; the same file under */
   dev_t st_rdev;              /* two names is one backing */
-  bool punch;                 /* punch freed ranges out of the file */
+  bool punch;                 /* wipe freed ranges by punching them out of
+                               * the file (else zero them in place) */
   uint64_t nslots;
 
-  pthread_mutex_t lock;       /* protects rmap, cursor and faults */
+  pthread_mutex_t lock;       /* protects rmap, crc, cursor, faults and
+                               * reserved */
+  pthread_cond_t settled;     /* signalled when reserved drops to 0 */
   unsigned char *rmap;        /* nslots * GS_RMAP_BYTES */
+  uint32_t *crc;              /* nslots checksums */
+  uint64_t reserved;          /* RESERVED slots (under lock) */
+  bool scrub;                 /* wipe freed slots before reuse */
+  uint64_t dirty;             /* DIRTY slots (under lock; read atomically) */
+  uint64_t *dirty_q;          /* where some of them are (a hint), */
+  unsigned dirty_n;           /* how many the queue holds, */
+  bool dirty_lost;            /* and whether it overflowed (then a scrub
+                               * scans the whole map) */
+  pthread_mutex_t scrub_lock; /* one scrub of this backing at a time */
+  uint64_t scrubbed;          /* atomic: slots wiped */
   uint64_t cursor;            /* next-fit allocation cursor */
   struct { bool on; uint64_t first, last; } fault[GS_FAULT_KINDS];
 
   unsigned refs;              /* holders of a pointer found by path, who
                                * may not see it removed (device's
                                * backing_lock) */
-  uint64_t used;              /* atomic: allocated physical slots */
+  unsigned scrub_refs;        /* scrubs under way without the lock, which
+                               * a detach waits for (backing_lock) */
+  uint64_t used;              /* atomic: RESERVED and LIVE physical slots */
   bool healthy;               /* atomic: false after a write error */
   bool draining;              /* atomic: no new allocations */
   uint64_t reads, writes, read_errors, write_errors;  /* atomic */
@@ -65,39 +122,99 @@ bool gs_backing_same (const struct gs_backing *a, const struct gs_backing *b);
  */
 void gs_backing_close (struct gs_backing *b);
 
-/* gs_backing_alloc - reserve a run of free physical slots, at most @n
- * long, for the ghost slots @owners[0..], recording them in the reverse
- * map.
+/* gs_backing_alloc - reserve a run of FREE, unpinned physical slots, at
+ * most @n long, for the ghost slots @owners[0..] whose stored forms have
+ * checksums @crcs[0..] (@zstd[0..]: zstd frames), as RESERVED.
  * Context: takes b->lock.
- * Return: the run's length (0 if @b is full) and *@first.
+ * Return: the run's length (0 if @b is full, unhealthy or draining) and
+ * *@first.
  */
 uint64_t gs_backing_alloc (struct gs_backing *b, const uint64_t *owners,
+                           const uint32_t *crcs, const bool *zstd,
                            uint64_t n, uint64_t *first);
 
-/* gs_backing_free - release physical slot @pslot.
+/* gs_backing_commit_slot - RESERVED -> LIVE: an entry now points at @pslot.
+ * Only the slot module calls it, as it stores that entry.
+ * Context: caller holds the owner's cluster lock; takes b->lock.
+ * Return: nothing.
+ */
+void gs_backing_commit_slot (struct gs_backing *b, uint64_t pslot);
+
+/* gs_backing_release - RESERVED -> DIRTY (FREE when scrubbing is off): a
+ * reservation that was not committed (the write failed or the page
+ * changed meanwhile; it may have been written).
  * Context: takes b->lock.  Return: nothing.
+ */
+void gs_backing_release (struct gs_backing *b, uint64_t pslot);
+
+/* gs_backing_free - LIVE -> DIRTY (FREE when scrubbing is off): the entry
+ * that pointed at @pslot was replaced.  A pinned slot stays unallocatable
+ * until unpinned.
+ * Context: caller holds the owner's cluster lock; takes b->lock.
+ * Return: nothing.
  */
 void gs_backing_free (struct gs_backing *b, uint64_t pslot);
 
-/* gs_backing_punch - give [@pslot, @pslot + @n) back to the file system
- * (before freeing them), when punch-holes is on.
- * Context: may sleep.  Return: nothing (a failure only keeps the space).
- */
-void gs_backing_punch (struct gs_backing *b, uint64_t pslot, uint64_t n);
-
-/* gs_backing_owner - the ghost slot owning @pslot.
+/* gs_backing_pin - pin LIVE physical slot @pslot for a mover about to read
+ * it, and tell its owner, checksum and form.
  * Context: takes b->lock.
- * Return: true and *@slot, or false if @pslot is free.
+ * Return: true, or false if @pslot is not LIVE (nothing pinned).
  */
-bool gs_backing_owner (struct gs_backing *b, uint64_t pslot, uint64_t *slot);
+bool gs_backing_pin (struct gs_backing *b, uint64_t pslot, uint64_t *owner,
+                     uint32_t *crc, bool *zstd);
 
-/* gs_backing_next_used - the owners of up to @max allocated physical slots
- * from @from on, in physical order.
- * Context: takes b->lock.
- * Return: how many were found (pslots in @pslots, owners in @owners).
+/* gs_backing_unpin - drop the pin from gs_backing_pin.
+ * Context: takes b->lock.  Return: nothing.
  */
-size_t gs_backing_next_used (struct gs_backing *b, uint64_t from,
-                             uint64_t *pslots, uint64_t *owners, size_t max);
+void gs_backing_unpin (struct gs_backing *b, uint64_t pslot);
+
+/* gs_backing_set_draining - stop (or resume) allocations on @b; stopping
+ * also waits until every reservation on it is committed or released, so
+ * that afterwards every page on @b is LIVE and none appears.
+ * Context: takes b->lock; may sleep.  Return: nothing.
+ */
+void gs_backing_set_draining (struct gs_backing *b, bool draining);
+
+/* gs_backing_scrub - wipe DIRTY physical slots (punch them out of a file,
+ * or zero them on a block device) and make them FREE: all of them with
+ * @all, else a batch of those queued.
+ * Context: takes b->lock (not across the I/O) and one scrub at a time;
+ * may sleep.
+ * Return: slots made FREE (a slot whose wipe failed stays DIRTY).
+ */
+uint64_t gs_backing_scrub (struct gs_backing *b, bool all);
+
+/* gs_backing_wipe_all - wipe the whole device (punch or zero every slot),
+ * as detaching a backing does, so that nothing written is left readable.
+ * Context: no slot of @b may be in use; may sleep.
+ * Return: 0 or -errno.
+ */
+int gs_backing_wipe_all (struct gs_backing *b);
+
+/* gs_backing_next_live - up to @max LIVE physical slots from @from on, in
+ * physical order, with their owners, checksums and forms.
+ * Context: takes b->lock.
+ * Return: how many were found.
+ */
+size_t gs_backing_next_live (struct gs_backing *b, uint64_t from,
+                             uint64_t *pslots, uint64_t *owners,
+                             uint32_t *crcs, bool *zstd, size_t max);
+
+/* gs_backing_slot_crc - the checksum recorded for LIVE slot @pslot.
+ * Context: caller holds the owner's cluster lock.  Return: the crc32c.
+ */
+uint32_t gs_backing_slot_crc (struct gs_backing *b, uint64_t pslot);
+
+/* gs_backing_mark_bad - note a checksum mismatch on @pslot's page.
+ * Context: takes b->lock.
+ * Return: true the first time for this page (report it), else false.
+ */
+bool gs_backing_mark_bad (struct gs_backing *b, uint64_t pslot);
+
+/* gs_page_crc - the checksum of a 4 KiB stored form (crc32c).
+ * Context: any.  Return: the checksum.
+ */
+uint32_t gs_page_crc (const void *page);
 
 /* gs_backing_prep - fill @io for @n pages at @pslot, @buf 4 KiB aligned;
  * an injected fault sets io->res so that the op is not submitted.
@@ -113,9 +230,19 @@ void gs_backing_prep (struct gs_backing *b, struct gs_io *io, bool write,
 void gs_backing_account (struct gs_backing *b, const struct gs_io *io);
 
 /* gs_backing_read_page - read physical slot @pslot into the 4 KiB-aligned
- * @buf.
- * Context: may sleep.  Return: 0 or -EIO.
+ * @buf and check it against @crc.
+ * Context: may sleep.
+ * Return: 0, -EIO (the read failed) or -GS_EINTEGRITY (checksum mismatch).
  */
-int gs_backing_read_page (struct gs_backing *b, uint64_t pslot, void *buf);
+int gs_backing_read_page (struct gs_backing *b, uint64_t pslot, void *buf,
+                          uint32_t crc);
+
+/* gs_backing_check_pages - after a batched read of @n pages at @buf, check
+ * each against its checksum in @crcs; a mismatch sets @res[k] to
+ * -GS_EINTEGRITY (others keep theirs).
+ * Context: any.  Return: nothing.
+ */
+void gs_backing_check_pages (const void *buf, const uint32_t *crcs, size_t n,
+                             int *res);
 
 #endif /* GHOSTSWAP_BACKING_IMPL_H */

@@ -6,7 +6,7 @@
 
 #include "cleanup.h"
 #include "errmsg.h"
-#include "device_impl.h"
+#include "backing_list.h"
 
 /* The backing attached as @path.  Context: backing_lock held. */
 static struct gs_backing *
@@ -86,6 +86,9 @@ detach_locked (struct gs_device *dev, struct gs_backing *b, unsigned own_refs,
                       "backing: %s still holds %llu live pages: drain it "
                       "first (ghostswapctl backing drain %s)", b->path,
                       (unsigned long long) used, b->path);
+  /* A scrub of it is brief: wait for it rather than refuse. */
+  while (b->scrub_refs > 0)
+    pthread_cond_wait (&dev->backing_cond, &dev->backing_lock);
   /* A drain detaches its own source (own_refs > 0) while it still takes
    * no new pages. */
   if (b->refs > own_refs
@@ -98,7 +101,16 @@ detach_locked (struct gs_device *dev, struct gs_backing *b, unsigned own_refs,
   return 0;
 }
 
-/* gs_backing_detach - see device_impl.h. */
+/* Close a detached backing, wiping every slot freed on it first: nothing
+ * written through this device stays readable in it. */
+static void
+close_detached (struct gs_backing *b)
+{
+  gs_backing_scrub (b, true);
+  gs_backing_close (b);
+}
+
+/* gs_backing_detach - see backing_list.h. */
 int
 gs_backing_detach (struct gs_device *dev, struct gs_backing *b,
                    unsigned own_refs, char *err, size_t errlen)
@@ -110,7 +122,7 @@ gs_backing_detach (struct gs_device *dev, struct gs_backing *b,
     r = detach_locked (dev, b, own_refs, err, errlen);
   }
   if (r == 0)
-    gs_backing_close (b);
+    close_detached (b);
   return r;
 }
 
@@ -131,11 +143,11 @@ gs_backing_remove (struct gs_device *dev, const char *path,
     r = detach_locked (dev, b, 0, err, errlen);
   }
   if (r == 0)
-    gs_backing_close (b);
+    close_detached (b);
   return r;
 }
 
-/* gs_backing_get - see device_impl.h. */
+/* gs_backing_get - see backing_list.h. */
 struct gs_backing *
 gs_backing_get (struct gs_device *dev, const char *path)
 {
@@ -147,7 +159,7 @@ gs_backing_get (struct gs_device *dev, const char *path)
   return b;
 }
 
-/* gs_backing_put - see device_impl.h. */
+/* gs_backing_put - see backing_list.h. */
 void
 gs_backing_put (struct gs_device *dev, struct gs_backing *b)
 {
@@ -200,7 +212,7 @@ has_room (const struct gs_backing *b)
     && __atomic_load_n (&b->used, __ATOMIC_RELAXED) < b->nslots;
 }
 
-/* gs_backing_any_room - see device_impl.h. */
+/* gs_backing_any_room - see backing_list.h. */
 bool
 gs_backing_any_room (struct gs_device *dev)
 {
@@ -213,17 +225,18 @@ gs_backing_any_room (struct gs_device *dev)
   return false;
 }
 
-/* gs_backing_reserve - see device_impl.h. */
+/* gs_backing_reserve - see backing_list.h. */
 struct gs_backing *
 gs_backing_reserve (struct gs_device *dev, const struct gs_backing *exclude,
                     struct gs_backing *only, const uint64_t *owners,
-                    uint64_t n, uint64_t *first, uint64_t *got)
+                    const uint32_t *crcs, const bool *zstd, uint64_t n,
+                    uint64_t *first, uint64_t *got)
 {
   ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&dev->backing_lock);
   unsigned k;
 
   if (only) {
-    *got = gs_backing_alloc (only, owners, n, first);
+    *got = gs_backing_alloc (only, owners, crcs, zstd, n, first);
     return *got > 0 ? only : NULL;
   }
   /* Round robin over backings with room, so that writeback spreads. */
@@ -233,7 +246,7 @@ gs_backing_reserve (struct gs_device *dev, const struct gs_backing *exclude,
 
     if (!b || b == exclude || !has_room (b))
       continue;
-    *got = gs_backing_alloc (b, owners, n, first);
+    *got = gs_backing_alloc (b, owners, crcs, zstd, n, first);
     if (*got > 0) {
       dev->next_backing = id + 1;
       return b;
@@ -282,14 +295,41 @@ gs_fault_set (struct gs_device *dev, const char *path, const char *kind,
   return 0;
 }
 
-/* gs_backings_close - see device_impl.h. */
+/* gs_backings_scrub - see backing_list.h. */
+uint64_t
+gs_backings_scrub (struct gs_device *dev)
+{
+  struct gs_backing *held[GS_MAX_BACKINGS];
+  unsigned i, n = 0;
+  uint64_t done = 0;
+
+  {
+    ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&dev->backing_lock);
+    for (i = 0; i < GS_MAX_BACKINGS; i++) {
+      struct gs_backing *b = dev->backing[i];
+      if (b && __atomic_load_n (&b->dirty, __ATOMIC_RELAXED) > 0) {
+        b->scrub_refs++;      /* not removed while we scrub it */
+        held[n++] = b;
+      }
+    }
+  }
+  for (i = 0; i < n; i++)
+    done += gs_backing_scrub (held[i], false);
+  if (n > 0) {
+    ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&dev->backing_lock);
+    for (i = 0; i < n; i++)
+      held[i]->scrub_refs--;
+    pthread_cond_broadcast (&dev->backing_cond);
+  }
+  return done;
+}
+
+/* gs_backings_close_all - see backing_list.h. */
 void
-gs_backings_close (struct gs_device *dev)
+gs_backings_close_all (struct gs_device *dev)
 {
   unsigned i;
 
-  gs_drain_cancel (dev);
-  gs_drain_wait (dev);
   for (i = 0; i < GS_MAX_BACKINGS; i++) {
     gs_backing_close (dev->backing[i]);
     dev->backing[i] = NULL;

@@ -33,9 +33,34 @@ const char gs_config_help[] =
   "writeback-high=PERCENT     RAM use (of ram-limit) that starts writeback\n"
   "                           (default 90).\n"
   "writeback-low=PERCENT      RAM use where writeback stops (default 75).\n"
+  "name=NAME                  The device's name: its metrics' name label and\n"
+  "                           its default control socket (default: from\n"
+  "                           control=, else the mount point or ghostswap-PID).\n"
   "control=PATH               Control socket (default\n"
-  "                           /run/ghostswap/ghostswap-PID.sock; 'none': off).\n"
+  "                           /run/ghostswap/NAME.sock; 'none': off).\n"
+  "metrics-listen=ADDR:PORT   Serve Prometheus metrics over HTTP at\n"
+  "                           http://ADDR:PORT/metrics (default: off).\n"
   "fault-injection=BOOL       Allow injected I/O faults (tests only).";
+
+/* The keys, for gs_config.given (bit i: key_names[i]). */
+static const char *const key_names[] = {
+  "size", "ram-limit", "compression-level", "compact-threshold", "backing",
+  "backing-size", "punch-holes", "writeback-high", "writeback-low",
+  "control", "fault-injection",
+};
+#define NKEYS (sizeof key_names / sizeof key_names[0])
+_Static_assert (NKEYS <= 32, "gs_config.given has 32 bits");
+
+static uint32_t
+key_bit (const char *key)
+{
+  size_t i;
+
+  for (i = 0; i < NKEYS; i++)
+    if (strcmp (key, key_names[i]) == 0)
+      return UINT32_C (1) << i;
+  return 0;
+}
 
 static uint64_t
 physical_ram (void)
@@ -70,7 +95,10 @@ gs_config_init (struct gs_config *cfg)
   cfg->writeback_high = 90;
   cfg->writeback_low = 75;
   cfg->control = NULL;
+  cfg->name = NULL;
+  cfg->metrics_listen = NULL;
   cfg->fault_injection = false;
+  cfg->given = cfg->given_twice = 0;
 }
 
 /* gs_config_free - see config.h. */
@@ -84,6 +112,39 @@ gs_config_free (struct gs_config *cfg)
   cfg->nbacking = 0;
   free (cfg->control);
   cfg->control = NULL;
+  free (cfg->name);
+  cfg->name = NULL;
+  free (cfg->metrics_listen);
+  cfg->metrics_listen = NULL;
+}
+
+/* set_string - replace the string *@slot with a copy of @value. */
+static int
+set_string (char **slot, const char *key, const char *value,
+            char *err, size_t errlen)
+{
+  char *copy = strdup (value);
+
+  if (!copy)
+    return gs_errmsg (err, errlen, -ENOMEM, "%s: out of memory", key);
+  free (*slot);
+  *slot = copy;
+  return 0;
+}
+
+/* name_ok - a device name: 1 to GS_NAME_MAX letters, digits, '_', '.',
+ * '-', not starting with '.' or '-' (it names a socket and a file). */
+static bool
+name_ok (const char *s)
+{
+  size_t i, n = strlen (s);
+
+  if (n == 0 || n > GS_NAME_MAX || s[0] == '.' || s[0] == '-')
+    return false;
+  for (i = 0; i < n; i++)
+    if (!isalnum ((unsigned char) s[i]) && !strchr ("_.-", s[i]))
+      return false;
+  return true;
 }
 
 static int
@@ -191,10 +252,9 @@ parse_int (const char *value, long min, long max, long *out)
   return 0;
 }
 
-/* gs_config_set - see config.h. */
-int
-gs_config_set (struct gs_config *cfg, const char *key, const char *value,
-               char *err, size_t errlen)
+static int
+set_key (struct gs_config *cfg, const char *key, const char *value,
+         char *err, size_t errlen)
 {
   uint64_t bytes;
   long n;
@@ -299,8 +359,74 @@ gs_config_set (struct gs_config *cfg, const char *key, const char *value,
     cfg->control = copy;
     return 0;
   }
+  if (strcmp (key, "name") == 0) {
+    if (!name_ok (value))
+      return gs_errmsg (err, errlen, -EINVAL,
+                        "name: '%s' is not a name (1 to %d letters, digits, "
+                        "'_', '.', '-'; not starting with '.' or '-')",
+                        value, GS_NAME_MAX);
+    return set_string (&cfg->name, key, value, err, errlen);
+  }
+  if (strcmp (key, "metrics-listen") == 0) {
+    const char *colon = strrchr (value, ':');
+
+    if (colon == NULL || colon == value || colon[1] == '\0')
+      return gs_errmsg (err, errlen, -EINVAL,
+                        "metrics-listen: '%s' is not ADDR:PORT (as "
+                        "127.0.0.1:9101 or [::1]:9101)", value);
+    return set_string (&cfg->metrics_listen, key, value, err, errlen);
+  }
   return gs_errmsg (err, errlen, -ENOENT,
                "%s: unknown key (see --help for the keys)", key);
+}
+
+/* gs_config_set - see config.h. */
+int
+gs_config_set (struct gs_config *cfg, const char *key, const char *value,
+               char *err, size_t errlen)
+{
+  int r = set_key (cfg, key, value, err, errlen);
+  uint32_t bit = key_bit (key);
+
+  if (r < 0)
+    return r;
+  if ((cfg->given & bit) && bit != key_bit ("backing"))
+    cfg->given_twice |= bit;
+  cfg->given |= bit;
+  return 0;
+}
+
+/* gs_config_warnings - see config.h. */
+int
+gs_config_warnings (const struct gs_config *cfg, char *buf, size_t buflen)
+{
+  char a[32];
+  size_t used = 0;
+  int n = 0;
+  size_t i;
+
+#define WARN(...)                                                       \
+  do {                                                                  \
+    n++;                                                                \
+    if (used < buflen)                                                  \
+      used += (size_t) snprintf (buf + used, buflen - used, __VA_ARGS__); \
+  } while (0)
+
+  if (buflen > 0)
+    buf[0] = '\0';
+  for (i = 0; i < NKEYS; i++)
+    if (cfg->given_twice & (UINT32_C (1) << i))
+      WARN ("%s: given more than once: the last value counts\n",
+            key_names[i]);
+  if (cfg->ram_limit > physical_ram ())
+    WARN ("ram-limit: %s is more than this machine's memory (%.1f GiB): "
+          "the RAM tier could take all of it\n",
+          gs_format_size (cfg->ram_limit, a, sizeof a),
+          (double) physical_ram () / GIB);
+  if ((cfg->given & key_bit ("backing-size")) && cfg->nbacking == 0)
+    WARN ("backing-size: given without backing=: it has no effect\n");
+#undef WARN
+  return n;
 }
 
 /* gs_config_check - see config.h. */

@@ -1,24 +1,19 @@
-/* ghostswap: the device: requests at any offset and length over the
- * cluster table, the codec, the pattern table and the RAM pool. */
+/* ghostswap: the device: requests at any offset and length, on top of
+ * the slot module (every entry is read and stored there) and the policy
+ * (a writer short of RAM reclaims through it). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "background.h"
+#include "backing_list.h"
 #include "cleanup.h"
-#include "codec.h"
-#include "device_impl.h"
-#include "pattern.h"
-#include "pool.h"
-#include "table.h"
+#include "slot.h"
+#include "writeback.h"
 
 #define CLUSTER_BYTES ((uint64_t) GS_CLUSTER_SLOTS * GS_SLOT_SIZE)
-
-static void
-ctr_add (uint64_t *counter, int64_t delta)
-{
-  __atomic_add_fetch (counter, (uint64_t) delta, __ATOMIC_RELAXED);
-}
+#define ctr_add gs_ctr_add
 
 /* gs_device_create - see device.h. */
 int
@@ -44,6 +39,7 @@ gs_device_create (const struct gs_config *cfg, struct gs_device **devp)
   pthread_mutex_init (&dev->bg_lock, NULL);
   pthread_cond_init (&dev->bg_cond, NULL);
   pthread_mutex_init (&dev->backing_lock, NULL);
+  pthread_cond_init (&dev->backing_cond, NULL);
   pthread_mutex_init (&dev->writeback_lock, NULL);
   pthread_mutex_init (&dev->drain_lock, NULL);
   pthread_cond_init (&dev->drain_cond, NULL);
@@ -66,7 +62,10 @@ gs_device_destroy (struct gs_device *dev)
   if (!dev)
     return;
   gs_background_stop (dev);
-  gs_backings_close (dev);
+  gs_drain_cancel (dev);
+  gs_drain_wait (dev);
+  gs_backings_close_all (dev);
+  gs_writeback_free (dev);
   gs_table_destroy (&dev->table);
   gs_pool_destroy (dev->pool);
   gs_codec_destroy (&dev->codec);
@@ -74,6 +73,7 @@ gs_device_destroy (struct gs_device *dev)
   pthread_cond_destroy (&dev->drain_cond);
   pthread_mutex_destroy (&dev->drain_lock);
   pthread_mutex_destroy (&dev->writeback_lock);
+  pthread_cond_destroy (&dev->backing_cond);
   pthread_mutex_destroy (&dev->backing_lock);
   pthread_cond_destroy (&dev->bg_cond);
   pthread_mutex_destroy (&dev->bg_lock);
@@ -85,6 +85,15 @@ uint64_t
 gs_device_size (const struct gs_device *dev)
 {
   return dev->cfg.size;
+}
+
+/* gs_device_set_integrity_report - see device.h. */
+void
+gs_device_set_integrity_report (struct gs_device *dev, gs_integrity_fn fn,
+                                void *opaque)
+{
+  dev->integrity_fn = fn;
+  dev->integrity_opaque = opaque;
 }
 
 /* gs_set_ram_limit - see device.h. */
@@ -146,74 +155,21 @@ encoded_drop (struct gs_device *dev, const struct encoded *enc)
     gs_patterns_put (&dev->patterns, entry_to_pattern_index (enc->same));
 }
 
-static void
-count_entry (struct gs_device *dev, gs_entry e, int64_t sign)
-{
-  if (entry_is_same (e)) {
-    ctr_add (&dev->ctr.slots_same, sign);
-    if (entry_is_zero (e))
-      ctr_add (&dev->ctr.slots_same_zero, sign);
-  }
-  else if (entry_is_backing (e))
-    ctr_add (&dev->ctr.slots_backing, sign);
-  else if (entry_is_ram (e)) {
-    size_t cap;
-    bool raw;
-    gs_pool_object (e, &cap, &raw);
-    ctr_add (&dev->ctr.slots_ram, sign);
-    if (raw)
-      ctr_add (&dev->ctr.slots_ram_raw, sign);
-  }
-}
-
-/* Drop what entry @e holds.  Context: cluster lock of its slot held. */
-static void
-__entry_release (struct gs_device *dev, struct gs_cluster *c, gs_entry e)
-{
-  assert_cluster_locked (c);
-  count_entry (dev, e, -1);
-  if (entry_is_same_wide (e))
-    gs_patterns_put (&dev->patterns, entry_to_pattern_index (e));
-  else if (entry_is_ram (e))
-    gs_pool_free (dev->pool, e);
-  else if (entry_is_backing (e))
-    gs_backing_free (dev->backing[entry_to_backing_id (e)], entry_to_pslot (e));
-}
-
-/* __gs_slot_replace - see device_impl.h.  On error @e is untouched (the
- * caller still owns what it points to). */
-int
-__gs_slot_replace (struct gs_device *dev, struct gs_cluster *c, unsigned i,
-                   gs_entry e)
-{
-  gs_entry old = __gs_cluster_entry (c, i);
-  int r;
-
-  r = __gs_cluster_set (&dev->table, c, i, e);
-  if (r < 0)
-    return r;
-  __entry_release (dev, c, old);
-  count_entry (dev, e, +1);
-  return 0;
-}
-
 /* Store the encoded page in slot @slot.  On error the slot keeps its old
  * contents and @enc's pattern reference is dropped. */
 static int
-__slot_store (struct gs_device *dev, struct gs_cluster *c, uint64_t slot,
+__slot_store (struct gs_device *dev, struct gs_slot *s,
               const struct encoded *enc)
 {
-  unsigned i = (unsigned) (slot % GS_CLUSTER_SLOTS);
   gs_entry e = enc->same;
   int r;
 
-  assert_cluster_locked (c);
   if (entry_is_empty (e)) {
-    r = gs_pool_alloc (dev->pool, slot, enc->raw, enc->data, enc->len, &e);
+    r = gs_pool_alloc (dev->pool, s->slot, enc->raw, enc->data, enc->len, &e);
     if (r < 0)
       return r;
   }
-  r = __gs_slot_replace (dev, c, i, e);
+  r = __gs_slot_store (dev, s, e);
   if (r < 0) {
     if (entry_is_ram (e))
       gs_pool_free (dev->pool, e);
@@ -221,111 +177,6 @@ __slot_store (struct gs_device *dev, struct gs_cluster *c, uint64_t slot,
       encoded_drop (dev, enc);
   }
   return r;
-}
-
-/* This thread's 4 KiB-aligned buffer for direct I/O to backings. */
-static pthread_key_t bounce_key;
-static pthread_once_t bounce_once = PTHREAD_ONCE_INIT;
-
-static void
-bounce_key_make (void)
-{
-  pthread_key_create (&bounce_key, free);
-}
-
-static void *
-bounce_buffer (void)
-{
-  void *p;
-
-  pthread_once (&bounce_once, bounce_key_make);
-  p = pthread_getspecific (bounce_key);
-  if (!p) {
-    if (posix_memalign (&p, GS_SLOT_SIZE, GS_SLOT_SIZE) != 0)
-      return NULL;
-    pthread_setspecific (bounce_key, p);
-  }
-  return p;
-}
-
-/* Read the backing page @e points at into the 4 KiB @page.  Single pages
- * on the request path use pread: one system call, no ring to set up in
- * every nbdkit thread. */
-static int
-read_backing (struct gs_device *dev, gs_entry e, void *page)
-{
-  struct gs_backing *b = dev->backing[entry_to_backing_id (e)];
-  void *buf = bounce_buffer ();
-  int r;
-
-  if (!buf)
-    return -ENOMEM;
-  r = gs_backing_read_page (b, entry_to_pslot (e), buf);
-  if (r < 0) {
-    ctr_add (&dev->ctr.backing_read_errors, 1);
-    return r;
-  }
-  if (entry_backing_is_zstd (e))
-    return gs_decompress (&dev->codec, page, buf, GS_SLOT_SIZE);
-  memcpy (page, buf, GS_SLOT_SIZE);
-  return 0;
-}
-
-/* gs_page_to_ram_object - see device_impl.h. */
-int
-gs_page_to_ram_object (struct gs_device *dev, uint64_t owner,
-                       const void *page, bool zstd, gs_entry *e)
-{
-  size_t len = GS_SLOT_SIZE;
-
-  if (zstd) {
-    len = gs_frame_size (page, GS_SLOT_SIZE);
-    if (len == 0)
-      return -EIO;
-  }
-  return gs_pool_alloc (dev->pool, owner, !zstd, page, len, e);
-}
-
-/* Read slot entry @i of @c (or of an absent cluster if @c is NULL) into
- * the 4 KiB @page. */
-static int
-__slot_read (struct gs_device *dev, struct gs_cluster *c, unsigned i,
-             void *page)
-{
-  gs_entry e;
-
-  if (!c) {
-    memset (page, 0, GS_SLOT_SIZE);
-    return 0;
-  }
-  e = __gs_cluster_entry (c, i);
-  if (entry_is_empty (e))
-    memset (page, 0, GS_SLOT_SIZE);
-  else if (entry_is_same_wide (e))
-    gs_fill_pattern (page, gs_patterns_word (&dev->patterns,
-                                             entry_to_pattern_index (e)));
-  else if (entry_is_same (e))
-    gs_fill_pattern (page, entry_to_pattern (e));
-  else if (entry_is_ram (e)) {
-    size_t cap;
-    bool raw;
-    const void *obj = gs_pool_object (e, &cap, &raw);
-    if (raw)
-      memcpy (page, obj, GS_SLOT_SIZE);
-    else {
-      int r = gs_decompress (&dev->codec, page, obj, cap);
-      if (r < 0)
-        return r;
-    }
-  }
-  else {
-    int r = read_backing (dev, e, page);
-    if (r < 0)
-      return r;
-  }
-  if (!entry_is_empty (e) && !entry_is_young (e))
-    c->entries[i] = entry_mkyoung (e);
-  return 0;
 }
 
 /* --- requests --- */
@@ -365,21 +216,19 @@ gs_pread (struct gs_device *dev, void *buf, uint32_t count, uint64_t offset)
     uint64_t slot = offset / GS_SLOT_SIZE;
     uint32_t in = (uint32_t) (offset % GS_SLOT_SIZE);
     uint32_t n = GS_SLOT_SIZE - in < count ? GS_SLOT_SIZE - in : count;
-    struct gs_cluster *c = gs_table_get (&dev->table,
-                                         slot / GS_CLUSTER_SLOTS, false);
-    unsigned i = (unsigned) (slot % GS_CLUSTER_SLOTS);
+    struct gs_slot s;
 
-    if (!c)
+    if (gs_slot_find (dev, slot, false, &s) < 0)
       memset (out, 0, n);
     else {
-      gs_cluster_lock (c);
+      gs_slot_lock (&s);
       if (n == GS_SLOT_SIZE)
-        r = __slot_read (dev, c, i, out);
+        r = __gs_slot_read (dev, &s, out);
       else {
-        r = __slot_read (dev, c, i, page);
+        r = __gs_slot_read (dev, &s, page);
         memcpy (out, page + in, n);
       }
-      gs_cluster_unlock (c);
+      gs_slot_unlock (&s);
       if (r < 0)
         return finish (dev, r);
     }
@@ -399,93 +248,50 @@ write_slot (struct gs_device *dev, uint64_t slot, uint32_t in, uint32_t n,
             const unsigned char *data, gs_entry zero_fill)
 {
   bool create = data || !entry_is_empty (zero_fill);
-  struct gs_cluster *c = gs_table_get (&dev->table, slot / GS_CLUSTER_SLOTS,
-                                       create);
-  unsigned i = (unsigned) (slot % GS_CLUSTER_SLOTS);
   unsigned char page[GS_SLOT_SIZE];
   struct encoded enc;
+  struct gs_slot s;
   uint64_t pattern;
   int r;
 
-  if (!c)
-    return create ? -ENOMEM : 0;
+  r = gs_slot_find (dev, slot, create, &s);
+  if (r < 0)
+    return r == -ENOENT ? 0 : r;
   if (n == GS_SLOT_SIZE && data) {
     /* A whole page: compress before taking the lock. */
     r = encode_page (dev, data, &enc);
     if (r < 0)
       return r;
-    gs_cluster_lock (c);
-    r = __slot_store (dev, c, slot, &enc);
-    gs_cluster_unlock (c);
+    gs_slot_lock (&s);
+    r = __slot_store (dev, &s, &enc);
+    gs_slot_unlock (&s);
     return r;
   }
   /* Part of a page: read, modify and write it under the lock, so that
    * concurrent partial writes to one slot do not lose each other. */
-  gs_cluster_lock (c);
-  if (!data && entry_is_empty (__gs_cluster_entry (c, i))) {
-    r = __gs_slot_replace (dev, c, i, zero_fill);
-    gs_cluster_unlock (c);
+  gs_slot_lock (&s);
+  if (!data && entry_is_empty (__gs_slot_entry (&s))) {
+    r = __gs_slot_store (dev, &s, zero_fill);
+    gs_slot_unlock (&s);
     return r;
   }
-  r = __slot_read (dev, c, i, page);
+  r = __gs_slot_read (dev, &s, page);
   if (r == 0) {
     if (data)
       memcpy (page + in, data, n);
     else
       memset (page + in, 0, n);
     if (!data && gs_page_same_filled (page, &pattern) && pattern == 0)
-      r = __gs_slot_replace (dev, c, i, zero_fill);
+      r = __gs_slot_store (dev, &s, zero_fill);
     else {
       r = encode_page (dev, page, &enc);
       if (r == 0)
-        r = __slot_store (dev, c, slot, &enc);
+        r = __slot_store (dev, &s, &enc);
     }
   }
-  gs_cluster_unlock (c);
+  gs_slot_unlock (&s);
   return r;
 }
-
-/* Move objects out of sparse segments; called by compaction with no lock. */
-static void
-relocate (void *opaque, uint64_t owner, gs_entry entry)
-{
-  struct gs_device *dev = opaque;
-  struct gs_cluster *c;
-  unsigned i = (unsigned) (owner % GS_CLUSTER_SLOTS);
-  gs_entry e, moved;
-
-  if (owner >= dev->nslots)
-    return;
-  c = gs_table_get (&dev->table, owner / GS_CLUSTER_SLOTS, false);
-  if (!c)
-    return;
-  gs_cluster_lock (c);
-  e = __gs_cluster_entry (c, i);
-  if (entry_is_ram (e) && entry_same_place (e, entry)
-      && gs_pool_move (dev->pool, e, &moved) == 0)
-    c->entries[i] = moved;
-  gs_cluster_unlock (c);
-}
-
-/* gs_compact_segments - see device_impl.h. */
-uint64_t
-gs_compact_segments (struct gs_device *dev, unsigned max_live_percent)
-{
-  return gs_pool_compact (dev->pool, max_live_percent, relocate, dev);
-}
-
-/* gs_compact - see device.h. */
-uint64_t
-gs_compact (struct gs_device *dev)
-{
-  return gs_compact_segments (dev, 100);
-}
-
-/* How often a writer short of RAM reclaims and tries again, and the most
- * it sleeps between tries while others reclaim: about 3.5 s in all. */
-#define DIRECT_RECLAIM_TRIES 40
-#define DIRECT_RECLAIM_PAGES 64
-#define DIRECT_RECLAIM_MAX_SLEEP_US 100000u
 
 /* Write one slot.  When the pool is full: write cold pages back to
  * backing (waiting for any writeback under way; it frees whole segments),
@@ -500,23 +306,16 @@ write_slot_retry (struct gs_device *dev, uint64_t slot, uint32_t in,
   int r = write_slot (dev, slot, in, n, data, zero_fill);
   unsigned tries;
 
-  for (tries = 0; r == -ENOSPC && tries < DIRECT_RECLAIM_TRIES; tries++) {
-    bool room = gs_backing_any_room (dev);
-
-    if (!(room && gs_writeback_run (dev, DIRECT_RECLAIM_PAGES, true) > 0)
-        && gs_compact (dev) == 0) {
-      if (!room) {
-        /* A last try: another thread may have freed room meanwhile. */
-        r = write_slot (dev, slot, in, n, data, zero_fill);
-        break;
-      }
-      gs_background_kick (dev);
-      usleep (tries < 7 ? 1000u << tries : DIRECT_RECLAIM_MAX_SLEEP_US);
-    }
+  for (tries = 0; r == -ENOSPC && tries < GS_RECLAIM_TRIES; tries++) {
+    /* When nothing frees room, a last try: another thread may have freed
+     * some meanwhile. */
+    bool again = gs_reclaim_for_write (dev, tries);
     r = write_slot (dev, slot, in, n, data, zero_fill);
+    if (!again)
+      break;
   }
-  if (r == 0 && dev->backing_count > 0 && gs_over_high_watermark (dev))
-    gs_background_kick (dev);
+  if (r == 0)
+    gs_after_write (dev);
   return r;
 }
 
@@ -556,27 +355,22 @@ fill_slots (struct gs_device *dev, uint64_t first, uint64_t end, gs_entry fill)
     uint64_t cidx = first / GS_CLUSTER_SLOTS;
     uint64_t stop = (cidx + 1) * GS_CLUSTER_SLOTS < end
       ? (cidx + 1) * GS_CLUSTER_SLOTS : end;
-    struct gs_cluster *c = gs_table_get (&dev->table, cidx,
-                                         !entry_is_empty (fill));
-    uint64_t s;
-    int r = 0;
+    struct gs_slot s;
+    int r = gs_slot_find (dev, first, !entry_is_empty (fill), &s);
 
-    if (!c && !entry_is_empty (fill))
-      return -ENOMEM;
-    if (c) {
-      gs_cluster_lock (c);
-      for (s = first; s < stop && r == 0; s++) {
-        unsigned i = (unsigned) (s % GS_CLUSTER_SLOTS);
-        gs_entry old = __gs_cluster_entry (c, i);
+    if (r == -ENOMEM)
+      return r;
+    if (r == 0) {
+      gs_slot_lock (&s);
+      for (; s.slot < stop && r == 0; s.slot++, s.i++) {
+        gs_entry old = __gs_slot_entry (&s);
         if (old == fill)
           continue;
-        /* Give the backing's space back before the slot can be reused. */
-        if (entry_is_backing (old))
-          gs_backing_punch (dev->backing[entry_to_backing_id (old)],
-                            entry_to_pslot (old), 1);
-        r = __gs_slot_replace (dev, c, i, fill);
+        /* A freed backing slot is wiped (punched) before it is reused:
+         * gs_backing_scrub. */
+        r = __gs_slot_store (dev, &s, fill);
       }
-      gs_cluster_unlock (c);
+      gs_slot_unlock (&s);
       if (r < 0)
         return r;
     }
@@ -628,6 +422,16 @@ zero_range (struct gs_device *dev, uint32_t count, uint64_t offset,
   return r;
 }
 
+/* After a trim or zero: have the background thread wipe (punch) the
+ * backing slots it freed soon, in batches, rather than a system call per
+ * request under the request's latency. */
+static void
+scrub_freed (struct gs_device *dev)
+{
+  if (__atomic_load_n (&dev->backing_count, __ATOMIC_RELAXED) > 0)
+    gs_background_kick (dev);
+}
+
 /* gs_zero - see device.h. */
 int
 gs_zero (struct gs_device *dev, uint32_t count, uint64_t offset, unsigned flags)
@@ -639,6 +443,7 @@ gs_zero (struct gs_device *dev, uint32_t count, uint64_t offset, unsigned flags)
   ctr_add (&dev->ctr.zeroes, 1);
   r = zero_range (dev, count, offset, (flags & GS_ZERO_MAY_TRIM)
                   ? GS_ENTRY_EMPTY : pattern_to_entry (0));
+  scrub_freed (dev);
   return finish (dev, r);
 }
 
@@ -651,7 +456,9 @@ gs_trim (struct gs_device *dev, uint32_t count, uint64_t offset)
   if (r < 0)
     return finish (dev, r);
   ctr_add (&dev->ctr.trims, 1);
-  return finish (dev, zero_range (dev, count, offset, GS_ENTRY_EMPTY));
+  r = zero_range (dev, count, offset, GS_ENTRY_EMPTY);
+  scrub_freed (dev);
+  return finish (dev, r);
 }
 
 /* gs_flush - see device.h. */
@@ -754,7 +561,7 @@ gs_extents (struct gs_device *dev, uint32_t count, uint64_t offset,
       if (slot_end > cend)
         slot_end = cend;
       run_add (&rs, offset, slot_end - offset,
-               entry_extent_type (__gs_cluster_entry (c, i)));
+               entry_extent_type (__gs_slot_entry_at (c, i)));
       offset = slot_end;
     }
     gs_cluster_unlock (c);

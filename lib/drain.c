@@ -6,19 +6,29 @@
  * into RAM while the pool is under its high watermark (a copy of the
  * stored frame, no recompression), else into another backing (or only
  * into the migration target).  A page's entry is switched only if it
- * still points at the slot that was read; a page written, trimmed or moved
- * meanwhile is skipped.  The drained backing takes no new pages while the
- * drain runs, so one pass empties it.
+ * still points at the slot that was read (gs_slot_lock_expect); a page
+ * written, trimmed or moved meanwhile is skipped.  Every page read is
+ * checked against its crc32c first; a bad one stays where it is and is
+ * reported.
+ *
+ * Before it scans, a drain stops allocations on its source and waits for
+ * every reservation there to be committed or released
+ * (gs_backing_set_draining): from then on every page on the source is
+ * LIVE, no new one appears and no physical slot is reused, so one pass
+ * empties it and what it read is what the entries point at.  relocate
+ * gets the same guarantee for its one slot by pinning it.
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "backing_list.h"
 #include "cleanup.h"
-#include "device_impl.h"
 #include "errmsg.h"
+#include "slot.h"
 
 #define DRAIN_BATCH 1024        /* pages read per batch: 4 MiB */
 #define DRAIN_OP_PAGES 128      /* at most 512 KiB per read */
@@ -28,6 +38,8 @@ struct drain {
   struct gs_backing *src, *target;    /* target NULL: anywhere */
   bool migrate;
   uint64_t pslot[DRAIN_BATCH], owner[DRAIN_BATCH];
+  uint32_t crc[DRAIN_BATCH];          /* each page's checksum */
+  bool zstd[DRAIN_BATCH];             /* each page's stored form */
   struct gs_io io[DRAIN_BATCH];
   unsigned page_io[DRAIN_BATCH];      /* the read that carried each page */
   int page_res[DRAIN_BATCH];          /* each page's read result */
@@ -36,6 +48,8 @@ struct drain {
   unsigned nout;
   unsigned out_k[DRAIN_BATCH];        /* index in the batch of each */
   uint64_t out_owner[DRAIN_BATCH];
+  uint32_t out_crc[DRAIN_BATCH];
+  bool out_zstd[DRAIN_BATCH];
   uint64_t done, skipped;
   int err;
   bool stop;                          /* a write failed: no point going on */
@@ -51,19 +65,27 @@ now (void)
   return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
 }
 
-/* Does @e still point at physical slot @pslot of @b? */
-static bool
-points_at (gs_entry e, const struct gs_backing *b, uint64_t pslot)
+/* The entry that points at page @k of the batch. */
+static gs_entry
+expected (const struct drain *d, unsigned k)
 {
-  return entry_is_backing (e) && entry_to_backing_id (e) == b->id
-    && entry_to_pslot (e) == pslot;
+  return backing_to_entry (d->src->id, d->pslot[k], d->zstd[k]);
 }
 
+/* Does page @k's owner still point at the slot that was read?  A page that
+ * failed its checksum is corrupt only if so: its slot may have been freed
+ * (and punched) after the scan.  With the entry checked under the lock, a
+ * free and punch cannot have come between the read and the check: they
+ * happen together under the same lock. */
 static bool
-ram_has_room (struct gs_device *dev)
+still_current (struct drain *d, unsigned k)
 {
-  return gs_pool_bytes (dev->pool)
-    < gs_pool_limit (dev->pool) / 100 * dev->cfg.writeback_high;
+  struct gs_slot s;
+
+  if (gs_slot_lock_expect (d->dev, d->owner[k], expected (d, k), &s) < 0)
+    return false;
+  gs_slot_unlock (&s);
+  return true;
 }
 
 /* Re-home page @k of the batch into RAM if allowed and possible.
@@ -72,27 +94,20 @@ static int
 to_ram (struct drain *d, unsigned k)
 {
   struct gs_device *dev = d->dev;
-  uint64_t slot = d->owner[k];
-  struct gs_cluster *c = gs_table_get (&dev->table, slot / GS_CLUSTER_SLOTS,
-                                       false);
-  unsigned i = (unsigned) (slot % GS_CLUSTER_SLOTS);
-  gs_entry e, ne;
+  struct gs_slot s;
+  gs_entry ne;
   int ret = 0;
 
-  if (!c)
+  if (gs_slot_lock_expect (dev, d->owner[k], expected (d, k), &s) < 0)
     return -1;
-  gs_cluster_lock (c);
-  e = __gs_cluster_entry (c, i);
-  if (!points_at (e, d->src, d->pslot[k]))
-    ret = -1;
-  else if (!d->target && ram_has_room (dev)
-           && gs_page_to_ram_object (dev, slot,
-                                     d->buf + (size_t) k * GS_SLOT_SIZE,
-                                     entry_backing_is_zstd (e), &ne) == 0) {
-    __gs_slot_replace (dev, c, i, ne);
+  if (!d->target && !gs_pool_above_high (dev)
+      && gs_page_to_ram_object (dev, d->owner[k],
+                                d->buf + (size_t) k * GS_SLOT_SIZE,
+                                d->zstd[k], &ne) == 0) {
+    __gs_slot_commit (dev, &s, ne);
     ret = 1;
   }
-  gs_cluster_unlock (c);
+  gs_slot_unlock (&s);
   return ret;
 }
 
@@ -106,10 +121,13 @@ flush_out (struct drain *d)
   while (k < d->nout) {
     uint64_t first, got, j;
     struct gs_backing *b = gs_backing_reserve (dev, d->src, d->target,
-                                               &d->out_owner[k], d->nout - k,
-                                               &first, &got);
+                                               &d->out_owner[k],
+                                               &d->out_crc[k], &d->out_zstd[k],
+                                               d->nout - k, &first, &got);
     struct gs_io io;
 
+    if (!b && gs_backings_scrub (dev) > 0)
+      continue;                 /* freed slots wiped: room again */
     if (!b) {
       d->err = -ENOSPC;
       d->stop = true;
@@ -126,27 +144,21 @@ flush_out (struct drain *d)
     gs_backing_account (b, &io);
     for (j = 0; j < got; j++) {
       unsigned bk = d->out_k[k + j];
-      uint64_t slot = d->owner[bk];
-      struct gs_cluster *c = gs_table_get (&dev->table,
-                                           slot / GS_CLUSTER_SLOTS, false);
-      unsigned i = (unsigned) (slot % GS_CLUSTER_SLOTS);
+      struct gs_slot s;
       bool moved = false;
 
-      if (c && io.res == 0) {
-        gs_cluster_lock (c);
-        gs_entry e = __gs_cluster_entry (c, i);
-        if (points_at (e, d->src, d->pslot[bk])) {
-          __gs_slot_replace (dev, c, i,
-                             backing_to_entry (b->id, first + j,
-                                               entry_backing_is_zstd (e)));
-          moved = true;
-        }
-        gs_cluster_unlock (c);
+      if (io.res == 0
+          && gs_slot_lock_expect (dev, d->owner[bk], expected (d, bk),
+                                  &s) == 0) {
+        __gs_slot_commit (dev, &s, backing_to_entry (b->id, first + j,
+                                                     d->zstd[bk]));
+        gs_slot_unlock (&s);
+        moved = true;
       }
       if (moved)
         d->done++;
       else {
-        gs_backing_free (b, first + j);
+        gs_backing_release (b, first + j);
         if (io.res == 0)
           d->skipped++;
       }
@@ -168,8 +180,8 @@ flush_out (struct drain *d)
 static uint64_t
 drain_batch (struct drain *d, uint64_t from)
 {
-  size_t n = gs_backing_next_used (d->src, from, d->pslot, d->owner,
-                                   DRAIN_BATCH);
+  size_t n = gs_backing_next_live (d->src, from, d->pslot, d->owner,
+                                   d->crc, d->zstd, DRAIN_BATCH);
   size_t k, nio = 0;
 
   if (n == 0)
@@ -197,13 +209,35 @@ drain_batch (struct drain *d, uint64_t from)
     d->page_res[k] = io->res;
     if (io->res != 0 && io->len > GS_SLOT_SIZE)
       d->page_res[k] = gs_backing_read_page (d->src, d->pslot[k],
-                                             d->buf + k * GS_SLOT_SIZE);
+                                             d->buf + k * GS_SLOT_SIZE,
+                                             d->crc[k]);
+    else if (io->res == 0)
+      gs_backing_check_pages (d->buf + k * GS_SLOT_SIZE, &d->crc[k], 1,
+                              &d->page_res[k]);
   }
 
   for (k = 0; k < n; k++) {
     int res = d->page_res[k];
     int r;
 
+    if (res == -GS_EINTEGRITY && !still_current (d, (unsigned) k)) {
+      /* Rewritten or trimmed since the scan (a trim punches the freed
+       * slot): nothing wrong, just nothing to move. */
+      d->skipped++;
+      continue;
+    }
+    if (res == -GS_EINTEGRITY) {
+      /* A corrupt page is never moved: it stays, reported, until a
+       * client rewrites or trims its slot. */
+      d->err = -EIO;
+      gs_slot_report_integrity (d->dev, d->src, d->owner[k], d->pslot[k]);
+      snprintf (d->msg, sizeof d->msg,
+                "%s: physical slot %llu (ghost slot %llu) failed its "
+                "checksum: left in place", d->src->path,
+                (unsigned long long) d->pslot[k],
+                (unsigned long long) d->owner[k]);
+      continue;
+    }
     if (res != 0) {
       /* The page stays where it is; the drain reports the error. */
       d->err = -EIO;
@@ -222,11 +256,15 @@ drain_batch (struct drain *d, uint64_t from)
               d->buf + k * GS_SLOT_SIZE, GS_SLOT_SIZE);
       d->out_k[d->nout] = (unsigned) k;
       d->out_owner[d->nout] = d->owner[k];
+      d->out_crc[d->nout] = d->crc[k];
+      d->out_zstd[d->nout] = d->zstd[k];
       d->nout++;
     }
   }
   if (d->nout > 0)
     flush_out (d);
+  /* Wipe what this batch freed on the source, in its physical order. */
+  gs_backing_scrub (d->src, false);
   return d->pslot[n - 1] + 1;
 }
 
@@ -270,6 +308,12 @@ drain_thread (void *arg)
   bool cancel = false, detached = false;
 
   pthread_setname_np (pthread_self (), "gs-drain");
+  gs_backing_set_draining (d->src, true);
+  {
+    ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&dev->drain_lock);
+    dev->drain_status.total = __atomic_load_n (&d->src->used,
+                                               __ATOMIC_RELAXED);
+  }
   while (pos != UINT64_MAX && !cancel && !d->stop) {
     pos = drain_batch (d, pos);
     publish (d, start, false);
@@ -279,15 +323,10 @@ drain_thread (void *arg)
     d->err = -ECANCELED;
     snprintf (d->msg, sizeof d->msg, "drain of %s cancelled", d->src->path);
   }
-  if (d->err == 0 && __atomic_load_n (&d->src->used, __ATOMIC_ACQUIRE) > 0) {
-    /* Pages reserved on it by a writeback racing the start of the drain. */
-    d->err = -EAGAIN;
-    snprintf (d->msg, sizeof d->msg,
-              "%s still holds %llu pages written while the drain started: "
-              "drain it again", d->src->path,
-              (unsigned long long) __atomic_load_n (&d->src->used,
-                                                    __ATOMIC_RELAXED));
-  }
+  /* Nothing can appear on a draining source, so a page left there is
+   * one whose error was reported above. */
+  assert (d->err != 0 || d->stop || cancel
+          || __atomic_load_n (&d->src->used, __ATOMIC_ACQUIRE) == 0);
   gs_backing_put (dev, d->target);
   /* Detach a migrated source while it still takes no new pages, with this
    * thread's reference. */
@@ -296,7 +335,7 @@ drain_thread (void *arg)
     detached = d->err == 0;
   }
   if (!detached) {
-    __atomic_store_n (&d->src->draining, false, __ATOMIC_RELEASE);
+    gs_backing_set_draining (d->src, false);
     gs_backing_put (dev, d->src);
   }
   free (d->buf);
@@ -368,10 +407,8 @@ gs_drain_start (struct gs_device *dev, const char *source, const char *target,
   snprintf (dev->drain_status.target, PATH_MAX, "%s", target ? target : "");
   dev->drain_status.total = __atomic_load_n (&src->used, __ATOMIC_RELAXED);
   dev->drain_cancel = false;
-  __atomic_store_n (&src->draining, true, __ATOMIC_RELEASE);
   r = pthread_create (&dev->drain_thread, NULL, drain_thread, d);
   if (r != 0) {
-    __atomic_store_n (&src->draining, false, __ATOMIC_RELEASE);
     dev->drain_status.running = false;
     pthread_mutex_unlock (&dev->drain_lock);
     r = gs_errmsg (err, errlen, -r, "drain: cannot start a thread: %s",
@@ -442,7 +479,7 @@ gs_relocate_slot (struct gs_device *dev, const char *source, uint64_t pslot)
   CLEANUP_FREE struct drain *d = NULL;
   struct gs_backing *src = gs_backing_get (dev, source);
   void *buf = NULL, *out = NULL;
-  int r = 0;
+  int r = 0, moved;
 
   if (!src)
     return -ENOENT;
@@ -458,25 +495,38 @@ gs_relocate_slot (struct gs_device *dev, const char *source, uint64_t pslot)
   d->buf = buf;
   d->out = out;
   d->pslot[0] = pslot;
-  if (!gs_backing_owner (src, pslot, &d->owner[0]))
+  /* Pinned, the slot is not reallocated while its copy is moved. */
+  if (!gs_backing_pin (src, pslot, &d->owner[0], &d->crc[0], &d->zstd[0])) {
     r = -ENOENT;
-  else if (gs_backing_read_page (src, pslot, buf) < 0)
-    r = -EIO;
-  else {
-    int moved = to_ram (d, 0);
-    if (moved < 0)
-      r = -ENOENT;
-    else if (moved == 0) {
-      memcpy (out, buf, GS_SLOT_SIZE);
-      d->out_k[0] = 0;
-      d->out_owner[0] = d->owner[0];
-      d->nout = 1;
-      flush_out (d);
-      r = d->err;
-      if (r == 0 && d->done == 0)
-        r = -ENOENT;
-    }
+    goto out;
   }
+  r = gs_backing_read_page (src, pslot, buf, d->crc[0]);
+  if (r == -GS_EINTEGRITY) {
+    if (still_current (d, 0)) {
+      gs_slot_report_integrity (dev, src, d->owner[0], pslot);
+      r = -EIO;
+    }
+    else
+      r = -ENOENT;              /* freed (and punched) meanwhile */
+  }
+  else if (r < 0)
+    r = -EIO;
+  else if ((moved = to_ram (d, 0)) < 0)
+    r = -ENOENT;
+  else if (moved == 0) {
+    memcpy (out, buf, GS_SLOT_SIZE);
+    d->out_k[0] = 0;
+    d->out_owner[0] = d->owner[0];
+    d->out_crc[0] = d->crc[0];
+    d->out_zstd[0] = d->zstd[0];
+    d->nout = 1;
+    flush_out (d);
+    r = d->err;
+    if (r == 0 && d->done == 0)
+      r = -ENOENT;
+  }
+  gs_backing_unpin (src, pslot);
+ out:
   free (buf);
   free (out);
   gs_backing_put (dev, src);

@@ -4,7 +4,8 @@
 #include <string.h>
 
 #include "cleanup.h"
-#include "device_impl.h"
+#include "core.h"
+#include "uring.h"
 
 static uint64_t
 get (const uint64_t *counter)
@@ -26,7 +27,7 @@ backing_stats (struct gs_device *dev, struct gs_stats *st)
     st->backing_slots += b->nslots;
     st->backing_used += __atomic_load_n (&b->used, __ATOMIC_RELAXED);
   }
-  st->rmap_bytes = st->backing_slots * GS_RMAP_BYTES;
+  st->rmap_bytes = st->backing_slots * (GS_RMAP_BYTES + GS_CRC_BYTES);
   st->metadata_bytes += st->rmap_bytes;
 }
 
@@ -85,6 +86,15 @@ gs_get_stats (struct gs_device *dev, struct gs_stats *st)
   st->writeback_second_chance = get (&dev->ctr.writeback_second_chance);
   st->backing_read_errors = get (&dev->ctr.backing_read_errors);
   st->backing_write_errors = get (&dev->ctr.backing_write_errors);
+  st->integrity_errors = get (&dev->ctr.integrity_errors);
+  {
+    struct gs_uring_status us;
+    gs_uring_get_status (&us);
+    st->io_uring_rings = us.rings;
+    st->io_uring_failures = us.failures;
+    st->io_uring_fallback_batches = us.fallback_batches;
+    st->io_uring_last_error = (uint64_t) us.last_error;
+  }
 
   if (st->pool_bytes > 0)
     st->pool_fragmentation =
@@ -116,42 +126,25 @@ gs_get_stats (struct gs_device *dev, struct gs_stats *st)
 int
 gs_stats_format (const struct gs_stats *st, char *buf, size_t buflen)
 {
-#define U(name) #name " %" PRIu64 "\n"
-#define F(name) #name " %.3f\n"
-  return snprintf (buf, buflen,
-                   U(size) U(slots) U(ram_limit)
-                   U(slots_empty) U(slots_same) U(slots_same_zero)
-                   U(slots_ram) U(slots_ram_raw) U(slots_backing)
-                   U(stored_bytes) U(compressed_bytes)
-                   U(pool_bytes) U(pool_live_bytes) U(pool_garbage_bytes)
-                   F(pool_fragmentation) F(compression_ratio) F(memory_ratio)
-                   U(metadata_bytes) F(metadata_per_ram_slot)
-                   U(clusters) U(rmap_bytes) F(metadata_per_backing_slot)
-                   U(segments) U(compactions) U(objects_moved)
-                   U(backings) U(backing_slots) U(backing_used)
-                   U(writeback_pages) U(writeback_batches)
-                   U(writeback_second_chance)
-                   U(backing_read_errors) U(backing_write_errors)
-                   U(reads) U(writes) U(trims) U(zeroes) U(flushes)
-                   U(caches) U(extents) U(bytes_read) U(bytes_written)
-                   U(errors) U(enospc),
-                   st->size, st->slots, st->ram_limit,
-                   st->slots_empty, st->slots_same, st->slots_same_zero,
-                   st->slots_ram, st->slots_ram_raw, st->slots_backing,
-                   st->stored_bytes, st->compressed_bytes,
-                   st->pool_bytes, st->pool_live_bytes, st->pool_garbage_bytes,
-                   st->pool_fragmentation, st->compression_ratio,
-                   st->memory_ratio,
-                   st->metadata_bytes, st->metadata_per_ram_slot,
-                   st->clusters, st->rmap_bytes, st->metadata_per_backing_slot,
-                   st->segments, st->compactions, st->objects_moved,
-                   st->backings, st->backing_slots, st->backing_used,
-                   st->writeback_pages, st->writeback_batches,
-                   st->writeback_second_chance,
-                   st->backing_read_errors, st->backing_write_errors,
-                   st->reads, st->writes, st->trims, st->zeroes, st->flushes,
-                   st->caches, st->extents, st->bytes_read, st->bytes_written,
-                   st->errors, st->enospc);
-#undef U
-#undef F
+  size_t used = 0;
+  int n;
+
+  /* Each line at the end of what is written so far; past @buflen only
+   * counted, as snprintf does. */
+#define GS_STATS_FMT_U PRIu64
+#define GS_STATS_FMT_D ".3f"
+#define GS_STATS_LINE(type, field, metric, kind, label, help)           \
+  n = snprintf (used < buflen ? buf + used : NULL,                      \
+                used < buflen ? buflen - used : 0,                      \
+                #field " %" GS_STATS_FMT_##type "\n", st->field);       \
+  if (n < 0)                                                            \
+    return n;                                                           \
+  used += (size_t) n;
+  GS_STATS_FIELDS (GS_STATS_LINE)
+#undef GS_STATS_LINE
+#undef GS_STATS_FMT_U
+#undef GS_STATS_FMT_D
+  if (buflen > 0 && used == 0)
+    buf[0] = '\0';
+  return (int) used;
 }

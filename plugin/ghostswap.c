@@ -1,7 +1,8 @@
 /* ghostswap: the nbdkit plugin.
  *
  * A thin adapter from nbdkit's plugin API to the engine's public API
- * (include/ghostswap/).  One device is created in .get_ready and shared by
+ * (include/ghostswap/) and the service library's start-up path
+ * (include/ghostswap/service/service.h), which it shares with ghostswapd.  One device is created in .get_ready and shared by
  * every connection; the engine does its own locking, so the plugin runs in
  * the PARALLEL thread model and advertises multi-conn.
  *
@@ -13,10 +14,12 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <zstd.h>
@@ -24,11 +27,10 @@
 #define NBDKIT_API_VERSION 2
 #include <nbdkit-plugin.h>
 
-#include "ghostswap/backing.h"
 #include "ghostswap/config.h"
-#include "ghostswap/control.h"
 #include "ghostswap/device.h"
-#include "ghostswap/harden.h"
+#include "ghostswap/service/latency.h"
+#include "ghostswap/service/service.h"
 #include "ghostswap/stats.h"
 
 #ifndef PACKAGE_VERSION
@@ -52,9 +54,15 @@ static struct gs_config cfg;
 /* The device, created in .get_ready, shared by all connections. */
 static struct gs_device *dev;
 
-/* The control socket, started in .after_fork (its default name holds the
- * server's PID, which the fork changes). */
-static struct gs_control *control;
+/* The service (control socket, metrics), started in .after_fork (the
+ * default name holds the server's PID, which the fork changes). */
+static struct gs_service *service;
+
+/* Request latency, recorded around every engine call. */
+static struct gs_latency latency;
+
+/* Whether the transport has been told to the service (first .open). */
+static bool transport_known;
 
 /* Room for one engine error message. */
 #define GS_ERRLEN 1024
@@ -110,10 +118,8 @@ log_stats (void)
 static void
 close_device (void)
 {
-  if (control != NULL) {
-    gs_control_stop (control);
-    control = NULL;
-  }
+  gs_service_stop (service);
+  service = NULL;
   if (dev == NULL)
     return;
   log_stats ();
@@ -154,6 +160,26 @@ engine_error (const char *what, int r)
     nbdkit_error ("ghostswap: %s: %m", what);
   }
   return -1;
+}
+
+/* plugin_log - the service's messages: errors through nbdkit_error,
+ * warnings on stderr (nbdkit has no call for those), the rest at debug
+ * level (nbdkit -v).
+ * Context: any.  Return: nothing.
+ */
+static void
+plugin_log (enum gs_log_level level, const char *msg)
+{
+  switch (level) {
+  case GS_LOG_ERROR:
+    nbdkit_error ("ghostswap: %s", msg);
+    break;
+  case GS_LOG_WARNING:
+    fprintf (stderr, "nbdkit: ghostswap: warning: %s\n", msg);
+    break;
+  default:
+    nbdkit_debug ("ghostswap: %s", msg);
+  }
 }
 
 static void
@@ -246,120 +272,33 @@ ghostswap_dump_plugin (void)
   gs_config_free (&def);
 }
 
-/* attach_backings - attach every backing= of the configuration.
- * Context: .get_ready.  Return: 0 or -1 after nbdkit_error.
- */
-static int
-attach_backings (void)
-{
-  char err[GS_ERRLEN];
-  unsigned i;
-  int r;
-
-  for (i = 0; i < cfg.nbacking; i++) {
-    r = gs_backing_add (dev, cfg.backing[i], cfg.backing_size, err, sizeof err);
-    if (r < 0) {
-      errno = -r;
-      nbdkit_error ("ghostswap: %s", err);
-      return -1;
-    }
-    nbdkit_debug ("ghostswap: backing %s attached", cfg.backing[i]);
-  }
-  return 0;
-}
-
-/* start_control - open the control socket: control=PATH, none with
- * control=none, else GS_CONTROL_DEFAULT_DIR/ghostswap-PID.sock, where a
- * failure (no permission on /run, say) is only a warning.
- * Context: .after_fork.  Return: 0 or -1 after nbdkit_error.
- */
-static int
-start_control (void)
-{
-  char path[256], err[GS_ERRLEN];
-  const char *where = cfg.control;
-  int r;
-
-  if (where && strcmp (where, "none") == 0)
-    return 0;
-  if (!where) {
-    snprintf (path, sizeof path, "%s/ghostswap-%ld.sock",
-              GS_CONTROL_DEFAULT_DIR, (long) getpid ());
-    where = path;
-  }
-  r = gs_control_start (dev, where, &control, err, sizeof err);
-  if (r < 0) {
-    if (cfg.control) {
-      errno = -r;
-      nbdkit_error ("ghostswap: control: %s", err);
-      return -1;
-    }
-    fprintf (stderr, "nbdkit: ghostswap: warning: no control socket: %s\n",
-             err);
-    return 0;
-  }
-  nbdkit_debug ("ghostswap: control socket %s", where);
-  return 0;
-}
-
 static int
 ghostswap_get_ready (void)
 {
-  char size[GS_SIZELEN], ram[GS_SIZELEN];
   int r;
 
-  r = gs_device_create (&cfg, &dev);
+  r = gs_service_create_device (&cfg, plugin_log, &dev);
   if (r < 0) {
     dev = NULL;
     errno = -r;
-    nbdkit_error ("ghostswap: cannot create the device: %m");
-    return -1;
-  }
-  nbdkit_debug ("ghostswap: device size=%s ram-limit=%s "
-                "compression-level=%d compact-threshold=%u",
-                gs_format_size (cfg.size, size, sizeof size),
-                gs_format_size (cfg.ram_limit, ram, sizeof ram),
-                cfg.compression_level, cfg.compact_threshold);
-  if (attach_backings () < 0) {
-    close_device ();
     return -1;
   }
   return 0;
-}
-
-/* harden - lock memory, become an I/O flusher, leave the OOM killer
- * alone (nbdkit --swap only does the first).  Every measure that fails is
- * a loud warning, not a silent skip: serving swap without it can deadlock
- * or lose swapped pages under memory pressure.
- * Context: .after_fork, before nbdkit starts connection threads (they
- * inherit the I/O flusher flag).  Return: nothing.
- */
-static void
-harden (void)
-{
-  struct gs_harden_report rep;
-  unsigned m;
-
-  gs_harden_process (&rep);
-  for (m = 0; m < GS_HARDEN_MEASURES; m++) {
-    if (rep.result[m].ok)
-      nbdkit_debug ("ghostswap: %s: applied", gs_harden_measure_name (m));
-    else
-      /* A warning, not an error: nbdkit has no call for those.  Not
-       * strerror: see lib/errmsg.h. */
-      fprintf (stderr, "nbdkit: ghostswap: warning: %s failed (%s): %s\n",
-               gs_harden_measure_name (m),
-               strerrordesc_np (rep.result[m].err),
-               gs_harden_measure_risk (m));
-  }
 }
 
 static int
 ghostswap_after_fork (void)
 {
+  char name[32];
+  struct gs_service_params params = {
+    .frontend = "nbd", .default_name = name, .latency = &latency,
+    .log = plugin_log,
+  };
   int r;
 
-  harden ();
+  /* Before nbdkit starts connection threads (they inherit the I/O
+   * flusher flag); nbdkit --swap alone only locks memory. */
+  gs_service_harden (plugin_log);
 
   /* Background threads do not survive nbdkit's fork: start them here. */
   r = gs_device_start (dev);
@@ -368,7 +307,13 @@ ghostswap_after_fork (void)
     nbdkit_error ("ghostswap: cannot start the background thread: %m");
     return -1;
   }
-  return start_control ();
+  snprintf (name, sizeof name, "ghostswap-%ld", (long) getpid ());
+  r = gs_service_start (dev, &cfg, &params, &service);
+  if (r < 0) {
+    errno = -r;
+    return -1;
+  }
+  return 0;
 }
 
 static void
@@ -377,9 +322,31 @@ ghostswap_cleanup (void)
   close_device ();
 }
 
+/* peer_transport - how the client on this connection reached us. */
+static const char *
+peer_transport (void)
+{
+  struct sockaddr_storage ss;
+  socklen_t len = sizeof ss;
+
+  if (nbdkit_peer_name ((struct sockaddr *) &ss, &len) == -1)
+    return "unknown";
+  switch (ss.ss_family) {
+  case AF_UNIX: return "unix";
+  case AF_INET: case AF_INET6: return "tcp";
+  case AF_VSOCK: return "vsock";
+  default: return "unknown";
+  }
+}
+
 static void *
 ghostswap_open (int readonly)
 {
+  /* The first client tells the metrics the transport (nbdkit serves one
+   * kind of socket at a time). */
+  if (service != NULL && !__atomic_exchange_n (&transport_known, true,
+                                               __ATOMIC_RELAXED))
+    gs_service_set_transport (service, peer_transport ());
   /* All state is in the global device. */
   return NBDKIT_HANDLE_NOT_NEEDED;
 }
@@ -390,14 +357,24 @@ ghostswap_get_size (void *handle)
   return (int64_t) gs_device_size (dev);
 }
 
+/* The largest read or write payload nbdkit takes: above it nbdkit
+ * answers ENOMEM before calling the plugin (MAX_REQUEST_SIZE in its
+ * server/internal.h, 64 MiB in every release so far).  It is also more
+ * than the NBD protocol's portable 2^25 bytes. */
+#define GS_PLUGIN_MAX_PAYLOAD (64u * 1024 * 1024)
+
 static int
 ghostswap_block_size (void *handle, uint32_t *minimum, uint32_t *preferred,
                       uint32_t *maximum)
 {
-  /* Any offset and length works; whole slots avoid read-modify-write. */
+  /* Any offset and length works; whole slots avoid read-modify-write.
+   * The maximum is the payload nbdkit really accepts, not 4 GiB - 1: a
+   * client that trusts the advertisement must never meet nbdkit's
+   * ENOMEM.  Trims, zeroes and block status may still be longer (the
+   * protocol allows effect lengths above the maximum payload). */
   *minimum = 1;
   *preferred = GS_SLOT_SIZE;
-  *maximum = 0xffffffff;
+  *maximum = GS_PLUGIN_MAX_PAYLOAD;
   return 0;
 }
 
@@ -479,9 +456,12 @@ static int
 ghostswap_pread (void *handle, void *buf, uint32_t count, uint64_t offset,
                  uint32_t flags)
 {
+  uint64_t t0;
   int r;
 
+  t0 = gs_latency_now ();
   r = gs_pread (dev, buf, count, offset);
+  gs_latency_record (&latency, GS_OP_READ, t0);
   if (r < 0)
     return engine_error ("pread", r);
   return 0;
@@ -491,9 +471,12 @@ static int
 ghostswap_pwrite (void *handle, const void *buf, uint32_t count,
                   uint64_t offset, uint32_t flags)
 {
+  uint64_t t0;
   int r;
 
+  t0 = gs_latency_now ();
   r = gs_pwrite (dev, buf, count, offset);
+  gs_latency_record (&latency, GS_OP_WRITE, t0);
   if (r < 0)
     return engine_error ("pwrite", r);
   return fua ("pwrite", flags);
@@ -502,9 +485,11 @@ ghostswap_pwrite (void *handle, const void *buf, uint32_t count,
 static int
 ghostswap_flush (void *handle, uint32_t flags)
 {
+  uint64_t t0 = gs_latency_now ();
   int r;
 
   r = gs_flush (dev);
+  gs_latency_record (&latency, GS_OP_FLUSH, t0);
   if (r < 0)
     return engine_error ("flush", r);
   return 0;
@@ -513,9 +498,12 @@ ghostswap_flush (void *handle, uint32_t flags)
 static int
 ghostswap_trim (void *handle, uint32_t count, uint64_t offset, uint32_t flags)
 {
+  uint64_t t0;
   int r;
 
+  t0 = gs_latency_now ();
   r = gs_trim (dev, count, offset);
+  gs_latency_record (&latency, GS_OP_TRIM, t0);
   if (r < 0)
     return engine_error ("trim", r);
   return fua ("trim", flags);
@@ -525,13 +513,16 @@ static int
 ghostswap_zero (void *handle, uint32_t count, uint64_t offset, uint32_t flags)
 {
   unsigned zflags = 0;
+  uint64_t t0;
   int r;
 
   /* NBDKIT_FLAG_FAST_ZERO needs nothing: zeroing whole slots does no data
    * work, and only the partial slots at either end are rewritten. */
   if (flags & NBDKIT_FLAG_MAY_TRIM)
     zflags |= GS_ZERO_MAY_TRIM;
+  t0 = gs_latency_now ();
   r = gs_zero (dev, count, offset, zflags);
+  gs_latency_record (&latency, GS_OP_ZERO, t0);
   if (r < 0)
     return engine_error ("zero", r);
   return fua ("zero", flags);
@@ -565,9 +556,12 @@ ghostswap_extents (void *handle, uint32_t count, uint64_t offset,
 {
   struct extents_ctx ctx = { .extents = extents, .failed_errno = 0 };
   unsigned max_runs = (flags & NBDKIT_FLAG_REQ_ONE) ? 1 : GS_PLUGIN_MAX_RUNS;
+  uint64_t t0;
   int r;
 
+  t0 = gs_latency_now ();
   r = gs_extents (dev, count, offset, max_runs, add_extent, &ctx);
+  gs_latency_record (&latency, GS_OP_EXTENTS, t0);
   if (r > 0) {
     /* nbdkit_add_extent has already called nbdkit_error. */
     errno = ctx.failed_errno;
@@ -582,6 +576,7 @@ static int
 ghostswap_cache (void *handle, uint32_t count, uint64_t offset,
                  uint32_t flags)
 {
+  uint64_t t0;
   int r;
 
   /* No flag is defined for NBD_CMD_CACHE; refuse any that appears. */
@@ -591,7 +586,9 @@ ghostswap_cache (void *handle, uint32_t count, uint64_t offset,
     return -1;
   }
   /* The engine checks and counts the hint; backing pages are read on demand. */
+  t0 = gs_latency_now ();
   r = gs_cache (dev, count, offset);
+  gs_latency_record (&latency, GS_OP_CACHE, t0);
   if (r < 0)
     return engine_error ("cache", r);
   return 0;

@@ -9,11 +9,13 @@
 #    swapon --discard at a high priority;
 # 3. runs a workload of ours (tests/swap/swap-workload.c) that fills
 #    768 MiB of mixed pages (zero, same-filled, text-like, random) inside a
-#    256 MiB memory cgroup, so the kernel must swap most of it out, then
-#    reads every page back twice and checks every byte;
-# 4. shows what moved: the kernel's counters (pswpout/pswpin, /proc/swaps)
-#    and the device's own statistics (ghostswapctl stats);
-# 5. tears everything down (swapoff, losetup -d, stop ghostswapd, remove
+#    256 MiB memory cgroup, so the kernel must swap most of it out;
+# 4. while the workload still holds those pages, shows where they are: the
+#    kernel's counters (pswpout, /proc/swaps) and the device's own
+#    statistics (ghostswapctl stats);
+# 5. lets the workload read every page back twice, checking every byte,
+#    and shows the swap-ins;
+# 6. tears everything down (swapoff, losetup -d, stop ghostswapd, remove
 #    the cgroup), also on failure, leaving the machine as it found it.
 #
 # Exit status 0 when the workload verified every page; 77 when the machine
@@ -44,9 +46,10 @@ cg_detect || skip "$CG_WHY"
 dir=$(mktemp -d /tmp/ghostswap-demo.XXXXXX)
 mnt=$dir/mnt
 mkdir "$mnt"
-daemon= loop= cg= swapped=false
+daemon= loop= cg= swapped=false wl=
 cleanup () {
   set +e
+  [[ -n $wl ]] && kill "$wl" 2>/dev/null && wait "$wl" 2>/dev/null
   if $swapped; then swapoff "$loop"; fi
   [[ -n $loop ]] && losetup -d "$loop"
   [[ -n $cg ]] && cg_remove "$cg"
@@ -79,13 +82,32 @@ swapped=true
 cat /proc/swaps
 
 out0=$(vmstat pswpout) in0=$(vmstat pswpin)
-step "workload: $((size >> 20)) MiB of mixed pages in a $((limit >> 20)) MiB memory cgroup, every byte verified twice"
+step "workload: $((size >> 20)) MiB of mixed pages in a $((limit >> 20)) MiB memory cgroup"
 cg=$(cg_create "ghostswap-demo-$$" "$limit")
-(cg_exec "$cg" "$workload" --size "$size" --passes 2)
-echo "pages swapped out: $(( $(vmstat pswpout) - out0 )), in: $(( $(vmstat pswpin) - in0 ))"
+# --hold: after the fill it waits for SIGUSR1, so that the statistics
+# below show its pages where they are.
+cg_exec "$cg" "$workload" --size "$size" --passes 2 --hold \
+    --ready-file "$dir/ready" </dev/null &
+wl=$!
+for _ in $(seq 3000); do
+  [[ -e $dir/ready ]] && break
+  kill -0 "$wl" 2>/dev/null || { wait "$wl"; wl=; echo "the workload failed" >&2; exit 1; }
+  sleep 0.1
+done
+[[ -e $dir/ready ]] || { echo "the workload did not fill within 300 s" >&2; exit 1; }
+echo "pages swapped out: $(( $(vmstat pswpout) - out0 ))"
+cat /proc/swaps
 
-step "what the device holds (ghostswapctl stats)"
+step "what the device holds while the workload keeps its pages (ghostswapctl stats)"
 "$ghostswapctl" --socket "$dir/ctl.sock" stats
+
+step "the workload reads every page back, twice, and checks every byte"
+kill -USR1 "$wl"                # release it
+st=0
+wait "$wl" || st=$?
+wl=
+((st == 0)) || { echo "the workload failed (exit status $st)" >&2; exit 1; }
+echo "pages swapped in: $(( $(vmstat pswpin) - in0 ))"
 
 step "teardown"
 swapoff "$loop"; swapped=false

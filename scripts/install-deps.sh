@@ -12,6 +12,8 @@ packages=(
   build-essential gcc pkg-config meson ninja-build
   libzstd-dev nbdkit-plugin-dev libnbd-dev
   liburing-dev libfuse3-dev       # io_uring backing and ghostswapd
+  libisal-dev                     # crc32c of backing pages (ISA-L)
+  libjson-c-dev libmicrohttpd-dev # the service: control JSON, metrics over HTTP
   perl                            # pod2man, for the man pages
   # sanitizer builds of .ci/run: gcc's ThreadSanitizer runtime (build-tsan);
   # clang with its runtimes (libFuzzer, ASan, UBSan: only recommended by
@@ -23,6 +25,7 @@ packages=(
   nbdkit libnbd-bin python3 python3-libnbd zstd fuse3
   util-linux procps systemd man-db shellcheck
   debhelper dpkg-dev fakeroot
+  prometheus                      # promtool, for the metrics tests
   # benchmarks
   fio
 )

@@ -322,6 +322,7 @@ op_read (fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
          struct fuse_file_info *fi)
 {
   struct ghostfs *fs = fs_of (req);
+  uint64_t t0;
   char *buf;
   int r;
 
@@ -351,11 +352,13 @@ op_read (fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
     fuse_reply_err (req, ENOMEM);
     return;
   }
+  t0 = gs_latency_now ();
   r = gs_pread (fs->dev, buf, (uint32_t) size, (uint64_t) off);
   if (r < 0)
     fuse_reply_err (req, -r);
   else
     fuse_reply_buf (req, buf, size);
+  gs_latency_record (fs->latency, GS_OP_READ, t0);
 }
 
 /* op_write - as on a block device: a write that starts at the end fails
@@ -365,6 +368,7 @@ op_write (fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
           off_t off, struct fuse_file_info *fi)
 {
   struct ghostfs *fs = fs_of (req);
+  uint64_t t0;
   int r;
 
   if (ino != GHOSTFS_INO_SWAP) {
@@ -381,11 +385,13 @@ op_write (fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
   }
   if (size > fs->size - (uint64_t) off)
     size = (size_t) (fs->size - (uint64_t) off);
+  t0 = gs_latency_now ();
   r = gs_pwrite (fs->dev, buf, (uint32_t) size, (uint64_t) off);
   if (r < 0)
     fuse_reply_err (req, -r);
   else
     fuse_reply_write (req, size);
+  gs_latency_record (fs->latency, GS_OP_WRITE, t0);
 }
 
 /* op_fallocate - the loop driver turns discards into PUNCH_HOLE (the
@@ -399,7 +405,7 @@ op_fallocate (fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
               off_t length, struct fuse_file_info *fi)
 {
   struct ghostfs *fs = fs_of (req);
-  uint64_t off, end;
+  uint64_t off, end, t0 = gs_latency_now ();
   int r = 0;
 
   if (ino != GHOSTFS_INO_SWAP) {
@@ -429,6 +435,8 @@ op_fallocate (fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
     off += n;
   }
   fuse_reply_err (req, -r);
+  gs_latency_record (fs->latency, mode & FALLOC_FL_PUNCH_HOLE
+                     ? GS_OP_TRIM : GS_OP_ZERO, t0);
 }
 
 static void
@@ -441,9 +449,13 @@ static void
 op_fsync (fuse_req_t req, fuse_ino_t ino, int datasync,
           struct fuse_file_info *fi)
 {
-  int r = ino == GHOSTFS_INO_SWAP ? gs_flush (fs_of (req)->dev) : 0;
+  struct ghostfs *fs = fs_of (req);     /* not after the reply frees req */
+  uint64_t t0 = gs_latency_now ();
+  int r = ino == GHOSTFS_INO_SWAP ? gs_flush (fs->dev) : 0;
 
   fuse_reply_err (req, -r);
+  if (ino == GHOSTFS_INO_SWAP)
+    gs_latency_record (fs->latency, GS_OP_FLUSH, t0);
 }
 
 /* op_statfs - blocks are slots: free ones are the empty slots. */

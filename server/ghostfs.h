@@ -24,6 +24,7 @@
 #include <time.h>
 
 #include "ghostswap/device.h"
+#include "ghostswap/service/latency.h"
 
 #define GHOSTFS_INO_ROOT  FUSE_ROOT_ID
 #define GHOSTFS_INO_SWAP  2
@@ -42,6 +43,7 @@ struct ghostfs {
                                * else only O_DIRECT ones */
   unsigned max_background;    /* for the kernel's async queue; 0: default */
   unsigned swap_opens;        /* atomic: open handles of swap */
+  struct gs_latency *latency; /* request latency (NULL: not recorded) */
 };
 
 /* ghostfs_init - fill @fs for serving @dev.

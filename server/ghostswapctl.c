@@ -1,19 +1,24 @@
 /* ghostswapctl: the command line client of the ghostswap control socket.
  *
- *   ghostswapctl [--socket PATH] [--json] [--no-wait] COMMAND [ARGS...]
+ *   ghostswapctl [OPTIONS] [COMMAND [ARGS...]]
  *
- * Sends the command words, joined by spaces, as one line and reads one
- * line of JSON back; prints it as tables (or raw with --json).  For
- * `backing drain` and `migrate` it then follows the drain: a progress bar
- * on a terminal, otherwise one line when it ends.  See
- * docs/ghostswapctl.pod.
+ * Without a command: one line per running device, like zramctl
+ * (ctl_devices.c).  With one: the command is checked here (words, number
+ * and form of its arguments, the options that apply to it) before any
+ * connection, then its words, joined by spaces, are sent as one line and
+ * one line of JSON comes back (read with json-c), printed as tables
+ * (ctl_output.c) or as it is with --json.  `backing drain` and `migrate`
+ * then follow the drain: a progress bar on a terminal, otherwise one line
+ * when it ends.  `stats --watch` samples the figures and prints rates.
+ * Options may come anywhere (before, among or after the command's words;
+ * `--` ends them).  See docs/ghostswapctl.pod.
  *
- * Exit status: 0 ok, 1 the server answered an error, 2 usage error, 3 no
- * connection (or it broke before an answer).
+ * Exit status: 0 ok, 1 the server answered an error (or the drain asked
+ * about failed), 2 usage error, 3 no connection (or it broke before an
+ * answer).
  */
 #include <errno.h>
 #include <getopt.h>
-#include <glob.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -21,14 +26,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "ghostswap/config.h"
 #include "ghostswap/control.h"
-#include "json_read.h"
+
+#include "ctl_conn.h"
+#include "ctl_devices.h"
+#include "ctl_json.h"
+#include "ctl_output.h"
 
 #ifndef PACKAGE_VERSION
 #error "PACKAGE_VERSION must be defined by the build (server/meson.build)"
@@ -41,10 +48,20 @@
 /* How often the progress bar asks for the drain's status (ms). */
 #define POLL_MS 200
 
+/* The longest --watch interval (seconds). */
+#define WATCH_MAX 86400
+
+#define ERRLEN 1024
+
 static const char *prog = "ghostswapctl";
-static bool opt_json;
-static bool opt_no_wait;
-static volatile sig_atomic_t interrupted;
+static volatile int interrupted;
+
+static struct {
+  const char *socket, *name, *columns;
+  bool json, no_wait, exact, noheadings, watch;
+  double interval;              /* --watch (seconds) */
+  unsigned long count;          /* --count: samples to print, 0: forever */
+} opt = { .interval = 1.0 };
 
 /* ---- Messages and exits ---- */
 
@@ -62,542 +79,274 @@ die (int status, const char *fmt, ...)
   exit (status);
 }
 
+/* ---- The commands, as this client knows them ---- */
+
+enum arg { ARG_PATH, ARG_SIZE, ARG_COUNT, ARG_FAULT };
+
+struct command {
+  const char *word, *sub;
+  unsigned min, max;            /* arguments after the command's words */
+  enum arg args[4];
+  const char *usage, *what;
+  bool hidden;                  /* for tests only: not in `help` */
+  bool follows;                 /* starts a drain that is then followed */
+  bool local;                   /* answered without a server */
+};
+
+static const struct command commands[] = {
+  { .word = "list", .usage = "list", .local = true,
+    .what = "the running devices (also without a command)" },
+  { .word = "stats", .max = 1, .args = { ARG_COUNT },
+    .usage = "stats [--watch [SECONDS]]",
+    .what = "figures of the device, backings and drain (--watch: rates)" },
+  { .word = "metrics", .usage = "metrics",
+    .what = "the same in Prometheus text format" },
+  { .word = "backing", .sub = "list", .usage = "backing list",
+    .what = "the attached backings" },
+  { .word = "backing", .sub = "add", .min = 1, .max = 2,
+    .args = { ARG_PATH, ARG_SIZE }, .usage = "backing add PATH [SIZE]",
+    .what = "attach a file or block device" },
+  { .word = "backing", .sub = "remove", .min = 1, .max = 1,
+    .args = { ARG_PATH }, .usage = "backing remove PATH",
+    .what = "detach an empty backing" },
+  { .word = "backing", .sub = "drain", .min = 1, .max = 1,
+    .args = { ARG_PATH }, .usage = "backing drain PATH",
+    .what = "move every page off a backing", .follows = true },
+  { .word = "migrate", .min = 2, .max = 3,
+    .args = { ARG_PATH, ARG_PATH, ARG_SIZE }, .usage = "migrate A B [SIZE]",
+    .what = "attach B, drain A into B, detach A", .follows = true },
+  { .word = "drain", .sub = "status", .usage = "drain status",
+    .what = "the running or last drain" },
+  { .word = "drain", .sub = "wait", .usage = "drain wait",
+    .what = "wait for the running drain to end" },
+  { .word = "drain", .sub = "cancel", .usage = "drain cancel",
+    .what = "stop the running drain" },
+  { .word = "ram-limit", .min = 1, .max = 1, .args = { ARG_SIZE },
+    .usage = "ram-limit SIZE", .what = "change the cap on the RAM tier" },
+  { .word = "writeback", .max = 1, .args = { ARG_COUNT },
+    .usage = "writeback [PAGES]",
+    .what = "move cold pages from RAM to backing now" },
+  { .word = "fault", .min = 2, .max = 4,
+    .args = { ARG_PATH, ARG_FAULT, ARG_COUNT, ARG_COUNT },
+    .usage = "fault PATH KIND [FIRST LAST]",
+    .what = "inject I/O faults (tests only)", .hidden = true },
+  { .word = "help", .usage = "help", .what = "this list of commands",
+    .local = true },
+};
+#define NCOMMANDS (sizeof commands / sizeof commands[0])
+
+static void
+print_commands (FILE *f)
+{
+  size_t i;
+
+  for (i = 0; i < NCOMMANDS; i++)
+    if (!commands[i].hidden)
+      fprintf (f, "  %-28s %s\n", commands[i].usage, commands[i].what);
+}
+
 static void __attribute__ ((noreturn))
 usage (int status)
 {
   FILE *f = status == 0 ? stdout : stderr;
 
+  if (status != 0) {
+    fprintf (f, "Try '%s --help'.\n", prog);
+    exit (status);
+  }
+  fprintf (f, "Usage: %s [OPTIONS] [COMMAND [ARGS...]]\n"
+           "\nWithout a command: the running devices, one per line.\n"
+           "\nCommands:\n", prog);
+  print_commands (f);
   fprintf (f,
-"Usage: %s [--socket PATH] [--json] [--no-wait] COMMAND [ARGS...]\n"
 "\n"
-"Commands:\n"
-"  stats                      figures of the device, backings and drain\n"
-"  metrics                    the same in Prometheus text format\n"
-"  backing list               the attached backings\n"
-"  backing add PATH [SIZE]    attach a file or block device\n"
-"  backing remove PATH        detach an empty backing\n"
-"  backing drain PATH         move every page off a backing\n"
-"  migrate A B [SIZE]         attach B, drain A into B, detach A\n"
-"  drain status|wait|cancel   the running drain\n"
-"  ram-limit SIZE             change the cap on the RAM tier\n"
-"  writeback [PAGES]          move cold pages from RAM to backing now\n"
-"  help                       the commands the server knows\n"
+"Options (anywhere on the line; '--' ends them):\n"
+"  -s, --socket PATH      the control socket (default: $GHOSTSWAP_SOCKET,\n"
+"                         else the only one in " GS_CONTROL_DEFAULT_DIR ")\n"
+"  -n, --name NAME        the device NAME (socket " GS_CONTROL_DEFAULT_DIR
+                         "/NAME.sock)\n"
+"  -j, --json             JSON: the server's answer as it is\n"
+"      --no-wait          do not wait for a drain or migration to finish\n"
+"  -b, --bytes            sizes in bytes\n"
+"      --noheadings       tables without their header line\n"
+"  -o, --output LIST      the list's columns (NAME,FRONTEND,SWAP-DEVICE,\n"
+"                         SIZE,STORED,COMPRESSED,RAM,RATIO,BACKINGS,\n"
+"                         RAM-LIMIT,BACKING-SIZE,BACKING-USED,PID,SOCKET;\n"
+"                         +LIST adds to the default ones)\n"
+"  -w, --watch[=SECONDS]  stats: sample every SECONDS (default 1), print rates\n"
+"  -c, --count N          stats --watch: stop after N lines\n"
+"  -h, --help             this text\n"
+"  -V, --version          the version\n"
 "\n"
-"Options:\n"
-"  -s, --socket PATH   the control socket (default: $GHOSTSWAP_SOCKET,\n"
-"                      else the only *.sock in " GS_CONTROL_DEFAULT_DIR ")\n"
-"  -j, --json          print the server's JSON answer as it is\n"
-"  -n, --no-wait       do not wait for a drain or migration to finish\n"
-"  -h, --help          this text\n"
-"  -V, --version       the version\n"
-"\n"
-"Exit status: 0 ok, 1 the server answered an error, 2 usage error,\n"
-"3 cannot connect to the socket.  See ghostswapctl(1).\n", prog);
-  exit (status);
+"Exit status: 0 ok, 1 the server answered an error (or the drain failed),\n"
+"2 usage error, 3 cannot connect to the socket.  See ghostswapctl(1).\n");
+  exit (0);
 }
 
-/* ---- The connection ---- */
-
-struct conn {
-  const char *path;
-  int fd;
-  char *buf;                    /* bytes read, not yet returned */
-  size_t len, cap;
-};
-
-/* find_socket - $GHOSTSWAP_SOCKET, else the only socket in the default
- * directory. */
-static char *
-find_socket (void)
-{
-  const char *env = getenv ("GHOSTSWAP_SOCKET");
-  glob_t g;
-  char *path;
-  size_t i;
-  int r;
-
-  if (env != NULL && env[0] != '\0')
-    return strdup (env);
-
-  r = glob (GS_CONTROL_DEFAULT_DIR "/*.sock", 0, NULL, &g);
-  if (r == GLOB_NOMATCH || (r == 0 && g.gl_pathc == 0))
-    die (EXIT_CONNECT, "no control socket in %s (is the server running? "
-         "name one with --socket PATH or GHOSTSWAP_SOCKET)",
-         GS_CONTROL_DEFAULT_DIR);
-  if (r != 0)
-    die (EXIT_CONNECT, "cannot list %s", GS_CONTROL_DEFAULT_DIR);
-  if (g.gl_pathc > 1) {
-    fprintf (stderr, "%s: several control sockets in %s; "
-             "choose one with --socket PATH:\n", prog, GS_CONTROL_DEFAULT_DIR);
-    for (i = 0; i < g.gl_pathc; i++)
-      fprintf (stderr, "  %s\n", g.gl_pathv[i]);
-    exit (EXIT_USAGE);
-  }
-  path = strdup (g.gl_pathv[0]);
-  globfree (&g);
-  return path;
-}
-
+/* check_word - a word sent to the server: not empty, no white space or
+ * control characters (the protocol splits on blanks). */
 static void
-conn_open (struct conn *c, const char *path)
+check_word (const char *w)
 {
-  struct sockaddr_un addr = { .sun_family = AF_UNIX };
+  const unsigned char *s;
 
-  memset (c, 0, sizeof *c);
-  c->path = path;
-  if (strlen (path) >= sizeof addr.sun_path)
-    die (EXIT_USAGE, "socket path too long (at most %zu bytes): %s",
-         sizeof addr.sun_path - 1, path);
-  memcpy (addr.sun_path, path, strlen (path) + 1);
-  c->fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (c->fd < 0)
-    die (EXIT_CONNECT, "socket: %s", strerror (errno));
-  if (connect (c->fd, (struct sockaddr *) &addr, sizeof addr) < 0)
-    die (EXIT_CONNECT, "cannot connect to %s: %s", path, strerror (errno));
-}
-
-/* conn_line - the next line from the server, without its newline
- * (malloc'd).  Exits if the connection breaks (or on Ctrl-C). */
-static char *
-conn_line (struct conn *c)
-{
-  for (;;) {
-    char *nl = c->buf ? memchr (c->buf, '\n', c->len) : NULL;
-    ssize_t n;
-
-    if (nl != NULL) {
-      size_t len = (size_t) (nl - c->buf);
-      char *line = strndup (c->buf, len);
-
-      if (line == NULL)
-        die (EXIT_CONNECT, "out of memory");
-      c->len -= len + 1;
-      memmove (c->buf, nl + 1, c->len);
-      return line;
-    }
-    if (c->cap - c->len < 4096) {
-      size_t cap = c->cap ? c->cap * 2 : 65536;
-      char *p = realloc (c->buf, cap);
-
-      if (p == NULL)
-        die (EXIT_CONNECT, "out of memory");
-      c->buf = p;
-      c->cap = cap;
-    }
-    n = read (c->fd, c->buf + c->len, c->cap - c->len);
-    if (n < 0 && errno == EINTR) {
-      if (interrupted)
-        die (130, "interrupted");
-      continue;
-    }
-    if (n < 0)
-      die (EXIT_CONNECT, "%s: %s", c->path, strerror (errno));
-    if (n == 0)
-      die (EXIT_CONNECT, "%s: the server closed the connection "
-           "without answering", c->path);
-    c->len += (size_t) n;
-  }
-}
-
-/* conn_request - send @line and read the answer: the raw line in
- * *@rawp (malloc'd) and its tree (free with jr_free). */
-static struct jr_value *
-conn_request (struct conn *c, const char *line, char **rawp)
-{
-  size_t len = strlen (line);
-  struct jr_value *v;
-  char err[128];
-  char *raw;
-
-  while (len > 0) {
-    ssize_t n = send (c->fd, line, len, MSG_NOSIGNAL);
-
-    if (n < 0 && errno == EINTR && !interrupted)
-      continue;
-    if (n <= 0)
-      die (EXIT_CONNECT, "%s: %s", c->path, strerror (errno));
-    line += n;
-    len -= (size_t) n;
-  }
-  raw = conn_line (c);
-  v = jr_parse (raw, strlen (raw), err, sizeof err);
-  if (v == NULL || v->type != JR_OBJECT || jr_get (v, "ok") == NULL)
-    die (EXIT_CONNECT, "%s: not an answer (%s): %.200s", c->path,
-         v == NULL ? err : "no \"ok\"", raw);
-  *rawp = raw;
-  return v;
-}
-
-/* ---- Human-readable output ---- */
-
-static const char *
-human_size (uint64_t bytes, char *buf, size_t len)
-{
-  static const char *const units[] = {
-    "KiB", "MiB", "GiB", "TiB", "PiB", "EiB",
-  };
-  double v = (double) bytes;
-  int u = -1;
-
-  if (bytes < 1024) {
-    snprintf (buf, len, "%" PRIu64 " B", bytes);
-    return buf;
-  }
-  while (v >= 1024 && u < 5) {
-    v /= 1024;
-    u++;
-  }
-  snprintf (buf, len, "%.1f %s", v, units[u]);
-  return buf;
+  if (w[0] == '\0')
+    die (EXIT_USAGE, "empty argument");
+  for (s = (const unsigned char *) w; *s; s++)
+    if (*s <= ' ' || *s == 0x7f)
+      die (EXIT_USAGE, "arguments cannot hold spaces or control "
+           "characters: '%s'", w);
 }
 
 static bool
-ends_with (const char *s, const char *tail)
+parse_seconds (const char *s, double *out)
 {
-  size_t n = strlen (s), m = strlen (tail);
+  char *end;
+  double v;
 
-  return n >= m && strcmp (s + n - m, tail) == 0;
+  errno = 0;
+  v = strtod (s, &end);
+  if (errno != 0 || end == s || *end != '\0' || !(v >= 0.1)
+      || v > WATCH_MAX)
+    return false;
+  *out = v;
+  return true;
 }
 
-/* stat_value - one figure of "stats", humanised by its name. */
-static const char *
-stat_value (const char *key, const struct jr_value *v, char *buf, size_t len)
+static bool
+parse_count (const char *s, unsigned long *out)
 {
-  if (v->type != JR_NUMBER)
-    return v->type == JR_STRING ? v->text : "?";
-  if (strcmp (key, "size") == 0 || strcmp (key, "ram_limit") == 0
-      || ends_with (key, "_bytes") || strncmp (key, "bytes_", 6) == 0)
-    return human_size (jr_value_u64 (v), buf, len);
-  if (ends_with (key, "_ratio"))
-    snprintf (buf, len, "%.2fx", v->number);
-  else if (strcmp (key, "pool_fragmentation") == 0)
-    snprintf (buf, len, "%.1f %%", v->number * 100);
-  else if (strncmp (key, "metadata_per_", 13) == 0)
-    snprintf (buf, len, "%.1f B", v->number);
-  else
-    return v->text;
-  return buf;
+  char *end;
+  unsigned long long v;
+
+  if (s[0] < '0' || s[0] > '9')
+    return false;
+  errno = 0;
+  v = strtoull (s, &end, 10);
+  if (errno != 0 || *end != '\0' || v > UINT32_MAX)
+    return false;
+  *out = (unsigned long) v;
+  return true;
 }
 
+/* check_arg - argument @i of @c, of kind @kind. */
 static void
-print_stats (const struct jr_value *stats)
+check_arg (const struct command *c, enum arg kind, const char *a)
 {
-  size_t i, width = 0;
-  char buf[64];
+  uint64_t bytes;
+  unsigned long n;
+  double secs;
 
-  if (stats == NULL || stats->type != JR_OBJECT)
+  check_word (a);
+  switch (kind) {
+  case ARG_PATH:
     return;
-  for (i = 0; i < stats->n; i++)
-    if (strlen (stats->keys[i]) > width)
-      width = strlen (stats->keys[i]);
-  for (i = 0; i < stats->n; i++)
-    printf ("%-*s  %s\n", (int) width, stats->keys[i],
-            stat_value (stats->keys[i], stats->items[i], buf, sizeof buf));
-}
-
-#define NCOLS 9
-
-static void
-print_backings (const struct jr_value *list)
-{
-  static const char *const head[NCOLS] = {
-    "PATH", "SIZE", "SLOTS", "USED", "USE%", "STATE", "READS", "WRITES",
-    "ERRORS",
-  };
-  char (*cells)[NCOLS][64];
-  size_t width[NCOLS];
-  size_t i, k, n;
-
-  if (list == NULL || list->type != JR_ARRAY || list->n == 0) {
-    printf ("no backing attached\n");
+  case ARG_SIZE:
+    if (gs_parse_size (a, &bytes) < 0)
+      die (EXIT_USAGE, "%s: '%s' is not a size (use e.g. 2G; usage: %s)",
+           c->word, a, c->usage);
     return;
-  }
-  n = list->n;
-  cells = calloc (n, sizeof *cells);
-  if (cells == NULL)
-    die (EXIT_ANSWER_ERROR, "out of memory");
-  for (k = 0; k < NCOLS; k++)
-    width[k] = strlen (head[k]);
-  for (i = 0; i < n; i++) {
-    const struct jr_value *b = list->items[i];
-    const char *path = jr_str (b, "path");
-    uint64_t slots = jr_u64 (b, "slots"), used = jr_u64 (b, "used");
-    char size[32];
-
-    snprintf (cells[i][0], 64, "%s", path ? path : "?");
-    snprintf (cells[i][1], 64, "%s",
-              human_size (jr_u64 (b, "size"), size, sizeof size));
-    snprintf (cells[i][2], 64, "%" PRIu64, slots);
-    snprintf (cells[i][3], 64, "%" PRIu64, used);
-    snprintf (cells[i][4], 64, "%.1f",
-              slots ? 100.0 * (double) used / (double) slots : 0.0);
-    snprintf (cells[i][5], 64, "%s",
-              jr_bool (b, "draining", false) ? "draining"
-              : jr_bool (b, "healthy", true) ? "ok" : "unhealthy");
-    snprintf (cells[i][6], 64, "%" PRIu64, jr_u64 (b, "reads"));
-    snprintf (cells[i][7], 64, "%" PRIu64, jr_u64 (b, "writes"));
-    snprintf (cells[i][8], 64, "%" PRIu64 "/%" PRIu64,
-              jr_u64 (b, "read_errors"), jr_u64 (b, "write_errors"));
-    for (k = 0; k < NCOLS; k++)
-      if (strlen (cells[i][k]) > width[k])
-        width[k] = strlen (cells[i][k]);
-  }
-  /* Long paths are cut in the table only: --json has them whole. */
-  for (k = 0; k < NCOLS; k++)
-    printf (k == 0 ? "%-*s" : k == 5 ? "  %-*s" : "  %*s",
-            (int) width[k], head[k]);
-  putchar ('\n');
-  for (i = 0; i < n; i++) {
-    for (k = 0; k < NCOLS; k++)
-      printf (k == 0 ? "%-*s" : k == 5 ? "  %-*s" : "  %*s",
-              (int) width[k], cells[i][k]);
-    putchar ('\n');
-  }
-  free (cells);
-}
-
-static void
-format_eta (double seconds, char *buf, size_t len)
-{
-  long s;
-
-  if (!(seconds >= 0) || seconds > 360000) {
-    snprintf (buf, len, "--:--");
+  case ARG_COUNT:
+    if (strcmp (c->word, "stats") == 0) {
+      if (!parse_seconds (a, &secs))
+        die (EXIT_USAGE, "stats --watch: '%s' is not a number of seconds "
+             "from 0.1 to %d", a, WATCH_MAX);
+      opt.interval = secs;
+      return;
+    }
+    if (!parse_count (a, &n))
+      die (EXIT_USAGE, "%s: '%s' is not a count (usage: %s)", c->word, a,
+           c->usage);
+    return;
+  case ARG_FAULT:
+    if (strcmp (a, "read") && strcmp (a, "write") && strcmp (a, "enospc")
+        && strcmp (a, "off"))
+      die (EXIT_USAGE, "fault: '%s' is not a fault kind (read, write, "
+           "enospc, off)", a);
     return;
   }
-  s = (long) (seconds + 0.5);
-  if (s >= 3600)
-    snprintf (buf, len, "%ld:%02ld:%02ld", s / 3600, s / 60 % 60, s % 60);
-  else
-    snprintf (buf, len, "%ld:%02ld", s / 60, s % 60);
 }
 
-/* drain_progress - slots dealt with (moved or skipped), at most total. */
-static uint64_t
-drain_progress (const struct jr_value *d)
+/* find_command - the command that @words name, checked, or exit 2. */
+static const struct command *
+find_command (char **words, unsigned n)
 {
-  uint64_t total = jr_u64 (d, "total");
-  uint64_t n = jr_u64 (d, "done") + jr_u64 (d, "skipped");
+  const struct command *c = NULL;
+  char subs[256] = "";
+  unsigned i, skip;
+  bool known = false;
+  size_t used = 0;
 
-  return n < total ? n : total;
+  for (i = 0; i < NCOMMANDS; i++) {
+    if (strcmp (commands[i].word, words[0]) != 0)
+      continue;
+    known = true;
+    if (commands[i].sub == NULL
+        || (n > 1 && strcmp (commands[i].sub, words[1]) == 0)) {
+      c = &commands[i];
+      break;
+    }
+    used += (size_t) snprintf (subs + used, sizeof subs - used, "%s%s",
+                               used ? ", " : "", commands[i].sub);
+  }
+  if (!known)
+    die (EXIT_USAGE, "unknown command '%s' (try '%s help')", words[0], prog);
+  if (c == NULL && n < 2)
+    die (EXIT_USAGE, "%s: missing subcommand (one of: %s)", words[0], subs);
+  if (c == NULL)
+    die (EXIT_USAGE, "%s: unknown subcommand '%s' (one of: %s)", words[0],
+         words[1], subs);
+  skip = c->sub ? 2 : 1;
+  if (strcmp (c->word, "stats") == 0 && !opt.watch && n > skip)
+    die (EXIT_USAGE, "stats: takes no argument (usage: %s)", c->usage);
+  if (n - skip < c->min || n - skip > c->max)
+    die (EXIT_USAGE, "%s%s%s: wrong number of arguments (usage: %s)",
+         c->word, c->sub ? " " : "", c->sub ? c->sub : "", c->usage);
+  for (i = skip; i < n; i++)
+    check_arg (c, c->args[i - skip], words[i]);
+  return c;
 }
 
-/* print_drain_result - one line about a finished drain.
- * Return: the exit status it calls for. */
-static int
-print_drain_result (const struct jr_value *d)
-{
-  const char *source = jr_str (d, "source");
-  const char *target = jr_str (d, "target");
-  const char *message = jr_str (d, "message");
-  double result = jr_num (d, "result", 0);
-  bool migrate = jr_bool (d, "migrate", false);
-
-  if (source == NULL || source[0] == '\0') {
-    printf ("no drain has run\n");
-    return 0;
-  }
-  if (result != 0) {
-    fflush (stdout);
-    fprintf (stderr, "%s: %s of %s failed: %s\n", prog,
-             migrate ? "migration" : "drain", source,
-             message && message[0] ? message : "unknown error");
-    return EXIT_ANSWER_ERROR;
-  }
-  if (migrate)
-    printf ("migrated %s to %s", source, target ? target : "?");
-  else
-    printf ("drained %s", source);
-  printf (": %" PRIu64 " slots moved, %" PRIu64 " skipped, in %.1f s "
-          "(%.1f MB/s)\n",
-          jr_u64 (d, "done"), jr_u64 (d, "skipped"),
-          jr_num (d, "seconds", 0), jr_num (d, "bytes_per_sec", 0) / 1e6);
-  return 0;
-}
-
+/* check_options - the options that only some commands take. */
 static void
-print_drain_status (const struct jr_value *d)
+check_options (const struct command *c)
 {
-  const char *source = jr_str (d, "source");
-  const char *target = jr_str (d, "target");
-  uint64_t total = jr_u64 (d, "total"), done = drain_progress (d);
-  double bps = jr_num (d, "bytes_per_sec", 0);
-  char eta[32];
+  bool list = c == NULL || strcmp (c->word, "list") == 0;
+  bool table = list || (strcmp (c->word, "backing") == 0
+                        && strcmp (c->sub, "list") == 0);
+  char err[ERRLEN];
 
-  if (d == NULL)
-    return;
-  if (!jr_bool (d, "running", false)) {
-    if (source == NULL || source[0] == '\0')
-      printf ("drain: none has run\n");
-    else {
-      printf ("drain: last one: ");
-      print_drain_result (d);
-    }
-    return;
-  }
-  format_eta (bps > 0 ? (double) (total - done) * GS_SLOT_SIZE / bps : -1,
-              eta, sizeof eta);
-  printf ("drain: %s %s -> %s: %" PRIu64 "/%" PRIu64 " slots (%.1f %%), "
-          "%.1f MB/s, ETA %s\n",
-          jr_bool (d, "migrate", false) ? "migrating" : "draining",
-          source ? source : "?",
-          target && target[0] ? target : "anywhere",
-          done, total, total ? 100.0 * (double) done / (double) total : 100.0,
-          bps / 1e6, eta);
-}
-
-/* draw_bar - one progress line, redrawn in place. */
-static void
-draw_bar (const struct jr_value *d)
-{
-  enum { WIDTH = 30 };
-  uint64_t total = jr_u64 (d, "total"), done = drain_progress (d);
-  double bps = jr_num (d, "bytes_per_sec", 0);
-  double frac = total ? (double) done / (double) total : 1.0;
-  char bar[WIDTH + 1], eta[32];
-  int i, fill = (int) (frac * WIDTH);
-
-  for (i = 0; i < WIDTH; i++)
-    bar[i] = i < fill ? '#' : '-';
-  bar[WIDTH] = '\0';
-  format_eta (bps > 0 ? (double) (total - done) * GS_SLOT_SIZE / bps : -1,
-              eta, sizeof eta);
-  printf ("\r[%s] %5.1f%%  %" PRIu64 "/%" PRIu64 " slots  %.1f MB/s  ETA %s"
-          "\033[K", bar, frac * 100, done, total, bps / 1e6, eta);
-  fflush (stdout);
-}
-
-static void
-on_interrupt (int sig)
-{
-  interrupted = 1;
-}
-
-/* follow_drain - after a drain or migration started: wait for it.
- * Return: the exit status. */
-static int
-follow_drain (struct conn *c)
-{
-  struct sigaction sa = { .sa_handler = on_interrupt };
-  struct jr_value *v;
-  char *raw;
-  int status;
-
-  /* No SA_RESTART: Ctrl-C interrupts the wait, the drain goes on. */
-  sigaction (SIGINT, &sa, NULL);
-
-  if (opt_json || !isatty (STDOUT_FILENO)) {
-    v = conn_request (c, "drain wait\n", &raw);
-    if (opt_json) {
-      printf ("%s\n", raw);
-      status = jr_bool (v, "ok", false) ? 0 : EXIT_ANSWER_ERROR;
-    }
-    else
-      status = print_drain_result (jr_get (v, "drain"));
-    free (raw);
-    jr_free (v);
-    return status;
-  }
-
-  for (;;) {
-    const struct jr_value *d;
-    struct timespec ts = { .tv_sec = 0, .tv_nsec = POLL_MS * 1000000L };
-
-    v = conn_request (c, "drain status\n", &raw);
-    free (raw);
-    d = jr_get (v, "drain");
-    if (!jr_bool (v, "ok", false) || d == NULL) {
-      jr_free (v);
-      die (EXIT_ANSWER_ERROR, "drain status: no answer");
-    }
-    if (!jr_bool (d, "running", false)) {
-      draw_bar (d);
-      putchar ('\n');
-      status = print_drain_result (d);
-      jr_free (v);
-      return status;
-    }
-    draw_bar (d);
-    jr_free (v);
-    nanosleep (&ts, NULL);
-    if (interrupted) {
-      printf ("\n");
-      die (130, "interrupted: the drain goes on ('%s drain cancel' stops it)",
-           prog);
-    }
-  }
-}
-
-/* print_answer - the human form of a successful answer to @words. */
-static void
-print_answer (char **words, int nwords, const struct jr_value *v)
-{
-  const char *cmd = words[0];
-  const char *sub = nwords > 1 ? words[1] : "";
-  char buf[64];
-
-  if (strcmp (cmd, "stats") == 0) {
-    print_stats (jr_get (v, "stats"));
-    printf ("\n");
-    print_backings (jr_get (v, "backings"));
-    print_drain_status (jr_get (v, "drain"));
-  }
-  else if (strcmp (cmd, "metrics") == 0) {
-    const char *text = jr_str (v, "text");
-    fputs (text ? text : "", stdout);
-  }
-  else if (strcmp (cmd, "backing") == 0 && strcmp (sub, "list") == 0)
-    print_backings (jr_get (v, "backings"));
-  else if (strcmp (cmd, "backing") == 0 && strcmp (sub, "add") == 0)
-    printf ("attached %s\n", words[2]);
-  else if (strcmp (cmd, "backing") == 0 && strcmp (sub, "remove") == 0)
-    printf ("detached %s\n", words[2]);
-  else if (strcmp (cmd, "backing") == 0 && strcmp (sub, "drain") == 0)
-    printf ("draining %s in the background\n", words[2]);
-  else if (strcmp (cmd, "migrate") == 0)
-    printf ("migrating %s to %s in the background\n", words[1], words[2]);
-  else if (strcmp (cmd, "drain") == 0 && strcmp (sub, "status") == 0)
-    print_drain_status (jr_get (v, "drain"));
-  else if (strcmp (cmd, "drain") == 0 && strcmp (sub, "wait") == 0)
-    print_drain_result (jr_get (v, "drain"));
-  else if (strcmp (cmd, "drain") == 0 && strcmp (sub, "cancel") == 0)
-    printf ("the drain stops after its current batch\n");
-  else if (strcmp (cmd, "ram-limit") == 0)
-    printf ("ram-limit set to %s\n",
-            human_size (jr_u64 (v, "ram_limit"), buf, sizeof buf));
-  else if (strcmp (cmd, "writeback") == 0)
-    printf ("wrote back %" PRIu64 " pages\n", jr_u64 (v, "pages"));
-  else if (strcmp (cmd, "help") == 0) {
-    const struct jr_value *list = jr_get (v, "commands");
-    size_t i;
-
-    for (i = 0; list && list->type == JR_ARRAY && i < list->n; i++)
-      if (list->items[i]->type == JR_STRING)
-        printf ("%s\n", list->items[i]->text);
-  }
-  else
-    printf ("ok\n");
+  if (opt.socket && opt.name)
+    die (EXIT_USAGE, "--socket and --name: give one of them");
+  if (opt.watch && (c == NULL || strcmp (c->word, "stats") != 0))
+    die (EXIT_USAGE, "--watch: only for 'stats'");
+  if (opt.count && !opt.watch)
+    die (EXIT_USAGE, "--count: only with 'stats --watch'");
+  if (opt.no_wait && (c == NULL || !c->follows))
+    die (EXIT_USAGE, "--no-wait: only for 'backing drain' and 'migrate'");
+  if (opt.columns && !list)
+    die (EXIT_USAGE, "--output: only for the device list");
+  if (opt.noheadings && !table && !opt.watch)
+    die (EXIT_USAGE, "--noheadings: only for tables (the device list, "
+         "backing list, stats --watch)");
+  if (opt.columns && ctl_check_columns (opt.columns, err, sizeof err) < 0)
+    die (EXIT_USAGE, "%s", err);
+  if (opt.name && (opt.name[0] == '\0' || strchr (opt.name, '/')
+                   || strcmp (opt.name, ".") == 0
+                   || strcmp (opt.name, "..") == 0))
+    die (EXIT_USAGE, "--name: '%s' is not a device name", opt.name);
 }
 
 /* join_words - the request line: words joined by spaces, and a newline. */
 static char *
-join_words (char **words, int n)
+join_words (char **words, unsigned n)
 {
   size_t len = 2;
   char *line, *p;
-  int i;
+  unsigned i;
 
-  for (i = 0; i < n; i++) {
-    const unsigned char *s;
-
-    if (words[i][0] == '\0')
-      die (EXIT_USAGE, "empty argument");
-    for (s = (const unsigned char *) words[i]; *s; s++)
-      if (*s <= ' ' || *s == 0x7f)
-        die (EXIT_USAGE, "arguments cannot hold spaces or control "
-             "characters: '%s'", words[i]);
+  for (i = 0; i < n; i++)
     len += strlen (words[i]) + 1;
-  }
   if (len > GS_CONTROL_MAX_REQUEST)
     die (EXIT_USAGE, "request too long (max %d bytes)",
          GS_CONTROL_MAX_REQUEST);
@@ -610,90 +359,527 @@ join_words (char **words, int n)
   return line;
 }
 
-/* main - parse the options, send the command, print its answer (and
- * follow a drain or migration).
- * Context: the program.
- * Return: the exit status: 0, 1 (the server's error), 2 (usage), 3 (no
- * connection), 130 (interrupted while following a drain).
- */
-int
-main (int argc, char **argv)
+/* ---- Which socket ---- */
+
+/* find_socket - --socket, --name, $GHOSTSWAP_SOCKET, else the only
+ * socket in the directory (malloc'd). */
+static char *
+find_socket (void)
 {
+  const char *env = getenv ("GHOSTSWAP_SOCKET");
+  char **paths, *path;
+  char name[256];
+  int n, i;
+
+  if (opt.socket)
+    return strdup (opt.socket);
+  if (opt.name) {
+    if (asprintf (&path, "%s/%s.sock", ctl_rundir (), opt.name) < 0)
+      die (EXIT_USAGE, "out of memory");
+    return path;
+  }
+  if (env != NULL && env[0] != '\0')
+    return strdup (env);
+
+  n = ctl_list_sockets (&paths);
+  if (n < 0)
+    die (EXIT_CONNECT, "cannot list %s: %s", ctl_rundir (), strerror (-n));
+  if (n == 0)
+    die (EXIT_CONNECT, "no control socket in %s (is a device running? "
+         "name one with --name NAME or --socket PATH)", ctl_rundir ());
+  if (n > 1) {
+    fprintf (stderr, "%s: several devices; choose one with --name NAME:",
+             prog);
+    for (i = 0; i < n; i++)
+      fprintf (stderr, " %s", ctl_socket_name (paths[i], name, sizeof name));
+    fputc ('\n', stderr);
+    exit (EXIT_USAGE);
+  }
+  path = paths[0];
+  free (paths);
+  return path;
+}
+
+static void
+open_or_die (struct ctl_conn *c, const char *path)
+{
+  int r = ctl_conn_open (c, path);
+
+  if (r == -ENAMETOOLONG)
+    die (EXIT_USAGE, "socket path too long: %s", path);
+  if (r < 0)
+    die (EXIT_CONNECT, "cannot connect to %s: %s", path, strerror (-r));
+}
+
+static json_object *
+request_or_die (struct ctl_conn *c, const char *line, char **rawp)
+{
+  char err[ERRLEN];
+  json_object *v = ctl_conn_request (c, line, rawp, &interrupted, err,
+                                     sizeof err);
+
+  if (v == NULL)
+    die (interrupted ? 130 : EXIT_CONNECT, "%s", err);
+  return v;
+}
+
+/* ---- Following a drain ---- */
+
+static void
+on_interrupt (int sig)
+{
+  interrupted = 1;
+}
+
+/* drain_result - print the end of a drain.  Return: the exit status. */
+static int
+drain_result (json_object *d)
+{
+  char line[8192];
+  int failed = ctl_drain_line (d, line, sizeof line);
+
+  if (failed) {
+    fflush (stdout);
+    fprintf (stderr, "%s: %s\n", prog, line);
+    return EXIT_ANSWER_ERROR;
+  }
+  printf ("%s\n", line);
+  return 0;
+}
+
+/* follow_drain - after a drain or migration started: wait for it.
+ * Return: the exit status. */
+static int
+follow_drain (struct ctl_conn *c)
+{
+  struct sigaction sa = { .sa_handler = on_interrupt };
+  json_object *v, *d;
+  char *raw;
+  int status;
+
+  /* No SA_RESTART: Ctrl-C interrupts the wait, the drain goes on. */
+  sigaction (SIGINT, &sa, NULL);
+
+  if (opt.json || !isatty (STDOUT_FILENO)) {
+    v = request_or_die (c, "drain wait\n", &raw);
+    if (opt.json) {
+      printf ("%s\n", raw);
+      status = ctl_json_bool (v, "ok", false) ? 0 : EXIT_ANSWER_ERROR;
+    }
+    else if (!ctl_json_bool (v, "ok", false)) {
+      fprintf (stderr, "%s: %s\n", prog, ctl_json_str (v, "error"));
+      status = EXIT_ANSWER_ERROR;
+    }
+    else
+      status = drain_result (ctl_json_get (v, "drain"));
+    free (raw);
+    json_object_put (v);
+    return status;
+  }
+
+  for (;;) {
+    struct timespec ts = { .tv_sec = 0, .tv_nsec = POLL_MS * 1000000L };
+
+    v = request_or_die (c, "drain status\n", NULL);
+    d = ctl_json_get (v, "drain");
+    if (!ctl_json_bool (v, "ok", false) || d == NULL) {
+      json_object_put (v);
+      die (EXIT_ANSWER_ERROR, "drain status: no answer");
+    }
+    ctl_draw_bar (d);
+    if (!ctl_json_bool (d, "running", false)) {
+      putchar ('\n');
+      status = drain_result (d);
+      json_object_put (v);
+      return status;
+    }
+    json_object_put (v);
+    nanosleep (&ts, NULL);
+    if (interrupted) {
+      printf ("\n");
+      die (130, "interrupted: the drain goes on ('%s drain cancel' stops it)",
+           prog);
+    }
+  }
+}
+
+/* ---- stats --watch ---- */
+
+static double
+now (void)
+{
+  struct timespec ts;
+
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return (double) ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void
+sleep_until (double t)
+{
+  double left = t - now ();
+  struct timespec ts;
+
+  if (left <= 0)
+    return;
+  ts.tv_sec = (time_t) left;
+  ts.tv_nsec = (long) ((left - (double) ts.tv_sec) * 1e9);
+  while (nanosleep (&ts, &ts) < 0 && errno == EINTR)
+    ;
+}
+
+static const char *
+rate (uint64_t now_v, uint64_t then_v, double dt, bool bytes, char *buf,
+      size_t len)
+{
+  double r = now_v >= then_v ? (double) (now_v - then_v) / dt : 0;
+
+  if (bytes)
+    return ctl_size_short ((uint64_t) (r + 0.5), opt.exact, buf, len);
+  snprintf (buf, len, "%.0f", r);
+  return buf;
+}
+
+/* watch_line - one line of rates between the samples @a (older) and @b. */
+static void
+watch_line (json_object *a, json_object *b, double dt, bool header)
+{
+  static const char *const head[] = {
+    "TIME", "STORED", "RAM", "RATIO", "READS/s", "WRITES/s", "READ/s",
+    "WRITE/s", "WB/s", "ERRORS",
+  };
+  static const bool left[] = {
+    true, false, false, false, false, false, false, false, false, false,
+  };
+  static const size_t width[] = { 8, 7, 7, 6, 8, 8, 8, 8, 7, 6 };
+  char c[10][32];
+  const char *row[10];
+  uint64_t slots = ctl_json_u64 (b, "slots");
+  uint64_t empty = ctl_json_u64 (b, "slots_empty");
+  time_t t = time (NULL);
+  size_t k;
+
+  strftime (c[0], sizeof c[0], "%H:%M:%S", localtime (&t));
+  ctl_size_short ((slots - empty) * GS_SLOT_SIZE, opt.exact, c[1], 32);
+  ctl_size_short (ctl_json_u64 (b, "pool_bytes")
+                  + ctl_json_u64 (b, "metadata_bytes"), opt.exact, c[2], 32);
+  snprintf (c[3], 32, "%.2f", ctl_json_num (b, "memory_ratio", 0));
+  rate (ctl_json_u64 (b, "reads"), ctl_json_u64 (a, "reads"), dt, false,
+        c[4], 32);
+  rate (ctl_json_u64 (b, "writes"), ctl_json_u64 (a, "writes"), dt, false,
+        c[5], 32);
+  rate (ctl_json_u64 (b, "bytes_read"), ctl_json_u64 (a, "bytes_read"), dt,
+        true, c[6], 32);
+  rate (ctl_json_u64 (b, "bytes_written"), ctl_json_u64 (a, "bytes_written"),
+        dt, true, c[7], 32);
+  rate (ctl_json_u64 (b, "writeback_pages"),
+        ctl_json_u64 (a, "writeback_pages"), dt, false, c[8], 32);
+  snprintf (c[9], 32, "%" PRIu64,
+            ctl_json_u64 (b, "errors") - ctl_json_u64 (a, "errors"));
+  for (k = 0; k < 10; k++)
+    row[k] = c[k];
+  if (header) {
+    for (k = 0; k < 10; k++)
+      printf (left[k] ? "%s%-*s" : "%s%*s", k ? " " : "", (int) width[k],
+              head[k]);
+    putchar ('\n');
+  }
+  for (k = 0; k < 10; k++)
+    printf (left[k] ? "%s%-*s" : "%s%*s", k ? " " : "", (int) width[k],
+            row[k]);
+  putchar ('\n');
+  fflush (stdout);
+}
+
+/* watch_stats - sample "stats" every interval; one line each.
+ * Return: the exit status. */
+static int
+watch_stats (struct ctl_conn *c)
+{
+  json_object *prev = NULL, *v;
+  double t_prev = 0, t, next = now ();
+  unsigned long lines = 0;
+  char *raw;
+
+  for (;;) {
+    v = request_or_die (c, "stats\n", &raw);
+    t = now ();
+    if (!ctl_json_bool (v, "ok", false)) {
+      fprintf (stderr, "%s: %s\n", prog, ctl_json_str (v, "error"));
+      return EXIT_ANSWER_ERROR;
+    }
+    if (opt.json) {
+      printf ("%s\n", raw);
+      fflush (stdout);
+      lines++;
+    }
+    else if (prev != NULL) {
+      watch_line (ctl_json_get (prev, "stats"), ctl_json_get (v, "stats"),
+                  t - t_prev, lines == 0 && !opt.noheadings);
+      lines++;
+    }
+    free (raw);
+    json_object_put (prev);
+    prev = v;
+    t_prev = t;
+    if (opt.count && lines >= opt.count)
+      break;
+    next += opt.interval;
+    sleep_until (next);
+  }
+  json_object_put (prev);
+  return 0;
+}
+
+/* ---- Answers ---- */
+
+/* print_answer - the human form of a successful answer to @c.
+ * Return: the exit status. */
+static int
+print_answer (const struct command *c, char **words, json_object *v)
+{
+  char buf[64];
+
+  if (strcmp (c->word, "stats") == 0) {
+    ctl_print_stats (ctl_json_get (v, "stats"), opt.exact);
+    printf ("\n");
+    ctl_print_backings (ctl_json_get (v, "backings"), opt.exact, false);
+    ctl_print_drain_status (ctl_json_get (v, "drain"));
+    return 0;
+  }
+  if (strcmp (c->word, "metrics") == 0) {
+    const char *text = ctl_json_str (v, "text");
+    fputs (text ? text : "", stdout);
+    return 0;
+  }
+  if (strcmp (c->word, "backing") == 0 && strcmp (c->sub, "list") == 0)
+    ctl_print_backings (ctl_json_get (v, "backings"), opt.exact,
+                        opt.noheadings);
+  else if (strcmp (c->word, "backing") == 0 && strcmp (c->sub, "add") == 0)
+    printf ("attached %s\n", words[2]);
+  else if (strcmp (c->word, "backing") == 0 && strcmp (c->sub, "remove") == 0)
+    printf ("detached %s\n", words[2]);
+  else if (strcmp (c->word, "backing") == 0 && strcmp (c->sub, "drain") == 0)
+    printf ("draining %s in the background\n", words[2]);
+  else if (strcmp (c->word, "migrate") == 0)
+    printf ("migrating %s to %s in the background\n", words[1], words[2]);
+  else if (strcmp (c->word, "drain") == 0 && strcmp (c->sub, "status") == 0)
+    return ctl_print_drain_status (ctl_json_get (v, "drain"));
+  else if (strcmp (c->word, "drain") == 0 && strcmp (c->sub, "wait") == 0)
+    return drain_result (ctl_json_get (v, "drain"));
+  else if (strcmp (c->word, "drain") == 0 && strcmp (c->sub, "cancel") == 0)
+    printf ("the drain stops after its current batch\n");
+  else if (strcmp (c->word, "ram-limit") == 0)
+    printf ("ram-limit set to %s\n",
+            ctl_size_long (ctl_json_u64 (v, "ram_limit"), buf, sizeof buf));
+  else if (strcmp (c->word, "writeback") == 0)
+    printf ("wrote back %" PRIu64 " pages\n", ctl_json_u64 (v, "pages"));
+  else
+    printf ("ok\n");
+  return 0;
+}
+
+/* json_status - with --json, the exit status of a successful answer:
+ * `drain status` and `drain wait` fail when the drain did. */
+static int
+json_status (const struct command *c, json_object *v)
+{
+  json_object *d = ctl_json_get (v, "drain");
+  char line[8192];
+
+  if (strcmp (c->word, "drain") == 0 && strcmp (c->sub, "cancel") != 0
+      && !ctl_json_bool (d, "running", false)
+      && ctl_drain_line (d, line, sizeof line) != 0)
+    return EXIT_ANSWER_ERROR;
+  return 0;
+}
+
+/* run_list - the device list: every socket, or the one chosen. */
+static int
+run_list (void)
+{
+  struct ctl_list_opts lo = {
+    .exact = opt.exact, .noheadings = opt.noheadings, .json = opt.json,
+    .columns = opt.columns,
+  };
+  char **paths = NULL, *one = NULL;
+  int n, i, status;
+
+  if (opt.socket || opt.name) {
+    one = find_socket ();
+    paths = &one;
+    n = 1;
+  }
+  else {
+    n = ctl_list_sockets (&paths);
+    if (n < 0)
+      die (EXIT_CONNECT, "cannot list %s: %s", ctl_rundir (), strerror (-n));
+  }
+  status = ctl_list_devices (paths, n, &lo);
+  if (one)
+    free (one);
+  else {
+    for (i = 0; i < n; i++)
+      free (paths[i]);
+    free (paths);
+  }
+  return status;
+}
+
+static void
+run_help (void)
+{
+  json_object *o, *a;
+  size_t i;
+
+  if (!opt.json) {
+    printf ("Commands:\n");
+    print_commands (stdout);
+    return;
+  }
+  o = json_object_new_object ();
+  a = json_object_new_array ();
+  for (i = 0; i < NCOMMANDS; i++)
+    if (!commands[i].hidden)
+      json_object_array_add (a, json_object_new_string (commands[i].usage));
+  json_object_object_add (o, "commands", a);
+  puts (json_object_to_json_string_ext (o, JSON_C_TO_STRING_PLAIN));
+  json_object_put (o);
+}
+
+/* parse_options - every option, wherever it is; the other words are left
+ * in argv[optind..] in order. */
+static void
+parse_options (int argc, char **argv)
+{
+  enum { OPT_NO_WAIT = 256, OPT_NOHEADINGS };
   static const struct option long_opts[] = {
     { "socket", required_argument, NULL, 's' },
+    { "name", required_argument, NULL, 'n' },
     { "json", no_argument, NULL, 'j' },
-    { "no-wait", no_argument, NULL, 'n' },
+    { "no-wait", no_argument, NULL, OPT_NO_WAIT },
+    { "bytes", no_argument, NULL, 'b' },
+    { "noheadings", no_argument, NULL, OPT_NOHEADINGS },
+    { "output", required_argument, NULL, 'o' },
+    { "watch", optional_argument, NULL, 'w' },
+    { "count", required_argument, NULL, 'c' },
     { "help", no_argument, NULL, 'h' },
     { "version", no_argument, NULL, 'V' },
     { NULL, 0, NULL, 0 },
   };
-  char *socket_path = NULL, *found = NULL, *line, *raw;
-  struct jr_value *v;
-  struct conn c;
-  bool ok, follows;
-  char **words;
-  int opt, nwords, status;
+  int o;
 
-  /* "+": options end at the command, whose words may start with '-'. */
-  while ((opt = getopt_long (argc, argv, "+s:jnhV", long_opts, NULL)) != -1) {
-    switch (opt) {
-    case 's': socket_path = optarg; break;
-    case 'j': opt_json = true; break;
-    case 'n': opt_no_wait = true; break;
+  opterr = 0;
+  while ((o = getopt_long (argc, argv, ":s:n:jbo:w::c:hV", long_opts,
+                           NULL)) != -1) {
+    switch (o) {
+    case 's': opt.socket = optarg; break;
+    case 'n': opt.name = optarg; break;
+    case 'j': opt.json = true; break;
+    case OPT_NO_WAIT: opt.no_wait = true; break;
+    case 'b': opt.exact = true; break;
+    case OPT_NOHEADINGS: opt.noheadings = true; break;
+    case 'o': opt.columns = optarg; break;
+    case 'w':
+      opt.watch = true;
+      if (optarg && !parse_seconds (optarg, &opt.interval))
+        die (EXIT_USAGE, "--watch: '%s' is not a number of seconds from "
+             "0.1 to %d", optarg, WATCH_MAX);
+      break;
+    case 'c':
+      if (!parse_count (optarg, &opt.count) || opt.count == 0)
+        die (EXIT_USAGE, "--count: '%s' is not a positive count", optarg);
+      break;
     case 'h': usage (0);
-    case 'V': printf ("ghostswapctl %s\n", PACKAGE_VERSION); return 0;
-    default: usage (EXIT_USAGE);
+    case 'V': printf ("ghostswapctl %s\n", PACKAGE_VERSION); exit (0);
+    case ':':
+      die (EXIT_USAGE, "option '%s' needs an argument", argv[optind - 1]);
+    default:
+      if (optopt)
+        die (EXIT_USAGE, "unknown option '-%c' (try '%s --help')", optopt,
+             prog);
+      die (EXIT_USAGE, "unknown option '%s' (try '%s --help')",
+           argv[optind - 1], prog);
     }
   }
-  if (optind >= argc) {
-    fprintf (stderr, "%s: no command given\n", prog);
-    usage (EXIT_USAGE);
-  }
+}
+
+/* main - check the command line, send the command, print its answer
+ * (and follow a drain, or watch).
+ * Context: the program.
+ * Return: the exit status: 0, 1 (the server's error, a failed drain),
+ * 2 (usage), 3 (no connection), 130 (interrupted while following a drain).
+ */
+int
+main (int argc, char **argv)
+{
+  const struct command *c = NULL;
+  char *socket_path, *line, *raw;
+  json_object *v;
+  struct ctl_conn conn;
+  char **words;
+  unsigned nwords;
+  int status;
+
+  parse_options (argc, argv);
   words = argv + optind;
-  nwords = argc - optind;
+  nwords = (unsigned) (argc - optind);
+  /* `--watch 2 stats`: the interval came before the command. */
+  if (opt.watch && nwords == 2 && strcmp (words[1], "stats") == 0
+      && parse_seconds (words[0], &opt.interval)) {
+    words++;
+    nwords--;
+  }
+  if (nwords > 0)
+    c = find_command (words, nwords);
+  check_options (c);
+
+  if (c == NULL || strcmp (c->word, "list") == 0)
+    return run_list ();
+  if (strcmp (c->word, "help") == 0) {
+    run_help ();
+    return 0;
+  }
+  /* `stats --watch 2`: the interval is not sent. */
+  if (opt.watch)
+    nwords = 1;
   line = join_words (words, nwords);
 
-  if (socket_path == NULL)
-    socket_path = found = find_socket ();
-  if (socket_path == NULL)
-    die (EXIT_USAGE, "out of memory");
-  conn_open (&c, socket_path);
-  v = conn_request (&c, line, &raw);
-  ok = jr_bool (v, "ok", false);
+  socket_path = find_socket ();
+  open_or_die (&conn, socket_path);
+  if (opt.watch) {
+    status = watch_stats (&conn);
+    goto out;
+  }
+  v = request_or_die (&conn, line, &raw);
 
-  follows = ok && !opt_no_wait
-    && ((strcmp (words[0], "backing") == 0 && nwords > 1
-         && strcmp (words[1], "drain") == 0)
-        || strcmp (words[0], "migrate") == 0);
+  if (!ctl_json_bool (v, "ok", false)) {
+    const char *msg = ctl_json_str (v, "error");
 
-  if (!ok) {
-    const char *msg = jr_str (v, "error");
-
-    if (opt_json)
+    if (opt.json)
       printf ("%s\n", raw);
     else
       fprintf (stderr, "%s: %s\n", prog, msg ? msg : "the server failed");
     status = EXIT_ANSWER_ERROR;
   }
-  else if (follows)
-    status = follow_drain (&c);
-  else {
-    if (opt_json)
-      printf ("%s\n", raw);
-    else
-      print_answer (words, nwords, v);
-    status = 0;
+  else if (c->follows && !opt.no_wait)
+    status = follow_drain (&conn);
+  else if (opt.json) {
+    printf ("%s\n", raw);
+    status = json_status (c, v);
   }
+  else
+    status = print_answer (c, words, v);
+  json_object_put (v);
+  free (raw);
 
+ out:
   if (fflush (stdout) != 0 || ferror (stdout)) {
     fprintf (stderr, "%s: writing the output: %s\n", prog, strerror (errno));
     status = status ? status : EXIT_ANSWER_ERROR;
   }
-  jr_free (v);
-  free (raw);
   free (line);
-  free (found);
-  close (c.fd);
-  free (c.buf);
+  free (socket_path);
+  ctl_conn_close (&conn);
   return status;
 }

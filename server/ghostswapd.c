@@ -1,6 +1,6 @@
 /* ghostswapd: the ghostswap engine served as a file in a FUSE mount.
  *
- *   ghostswapd [OPTIONS] MOUNTPOINT [KEY=VALUE ...]
+ *   ghostswapd [OPTIONS] MOUNTPOINT [SIZE] [KEY=VALUE ...]
  *
  * The mount holds `swap`, the device (attach it with losetup, then mkswap
  * and swapon the loop device), and `stats`, the engine's statistics.  The
@@ -10,11 +10,13 @@
  * Start-up, in order: parse and check the configuration; daemonize if
  * asked (before anything else, since memory locks are not inherited over
  * fork); block the stop signals (every later thread inherits the mask);
- * harden the process before any thread exists (gs_harden_process), with
- * one warning per measure that failed; create the device and attach its
- * backings; mount; start the engine's thread and the control socket;
- * tell systemd and a waiting parent that we are ready; serve with
- * libfuse's multi-threaded loop.
+ * then the service library's start-up path, shared with the nbdkit
+ * plugin (ghostswap/service/service.h): harden the process before any
+ * thread exists, with one warning per measure that failed; create the
+ * device and attach its backings; mount; start the engine's thread and
+ * the service (control socket, metrics; the device's name defaults to the
+ * mount point's base name); tell systemd and a waiting parent that we
+ * are ready; serve with libfuse's multi-threaded loop.
  *
  * Stopping: SIGTERM, SIGINT and SIGHUP stop cleanly, unless the swap file
  * is active swap (directly or through a loop device): then the daemon
@@ -44,12 +46,12 @@
 #include "ghostfs.h"            /* first: it sets FUSE_USE_VERSION */
 
 #include "daemon_log.h"
-#include "ghostswap/backing.h"
 #include "ghostswap/config.h"
-#include "ghostswap/control.h"
 #include "ghostswap/device.h"
-#include "ghostswap/harden.h"
+#include "ghostswap/service/latency.h"
+#include "ghostswap/service/service.h"
 #include "ghostswap/stats.h"
+#include "mountinfo.h"
 #include "sd_notify.h"
 #include "swap_use.h"
 
@@ -99,10 +101,10 @@ static struct gs_config cfg;
 static struct gs_device *dev;
 static struct ghostfs fs;
 static struct fuse_session *se;
-static struct gs_control *ctl;
+static struct gs_service *service;
+static struct gs_latency latency;   /* request latency, recorded by ghostfs */
 static char mountpoint[PATH_MAX];
 static char swapfile[PATH_MAX + sizeof "/" GHOSTFS_SWAP_NAME];
-static char control_path[PATH_MAX];
 static int ready_fd = -1;       /* -d: the parent waits on this pipe */
 static pthread_t main_thread;
 static bool loop_running;       /* atomic: fuse_session_loop_mt runs */
@@ -114,7 +116,7 @@ static void
 usage (FILE *fp)
 {
   fprintf (fp,
-"Usage: ghostswapd [OPTIONS] MOUNTPOINT [KEY=VALUE ...]\n"
+"Usage: ghostswapd [OPTIONS] MOUNTPOINT [SIZE] [KEY=VALUE ...]\n"
 "Serve a ghostswap device as the file MOUNTPOINT/swap (with its statistics\n"
 "in MOUNTPOINT/stats) for losetup + mkswap + swapon.\n"
 "\n"
@@ -186,6 +188,8 @@ set_key (const char *key, const char *value)
   }
 }
 
+static void warn_config (void);
+
 static void
 parse_args (int argc, char **argv)
 {
@@ -246,9 +250,14 @@ parse_args (int argc, char **argv)
   for (i = optind; i < argc; i++) {
     char *eq = strchr (argv[i], '=');
 
+    /* A bare value is the size, as nbdkit's magic key: ghostswapd MNT 1G. */
+    if (eq == NULL && i == optind) {
+      set_key ("size", argv[i]);
+      continue;
+    }
     if (eq == NULL || eq == argv[i]) {
-      log_error ("'%s': not KEY=VALUE (the mount point comes first, once)",
-                 argv[i]);
+      log_error ("'%s': not KEY=VALUE (the mount point comes first, then "
+                 "the size or size=SIZE, then KEY=VALUE pairs)", argv[i]);
       exit (EXIT_FAILURE);
     }
     *eq = '\0';
@@ -259,6 +268,22 @@ parse_args (int argc, char **argv)
     log_error ("%s", err);
     exit (EXIT_FAILURE);
   }
+  warn_config ();
+}
+
+/* warn_config - what is valid but probably not meant (a key given twice,
+ * ram-limit above the machine's memory, ...), one warning each. */
+static void
+warn_config (void)
+{
+  char buf[ERRLEN * 2];
+  char *line, *save = NULL;
+
+  if (gs_config_warnings (&cfg, buf, sizeof buf) == 0)
+    return;
+  for (line = strtok_r (buf, "\n", &save); line;
+       line = strtok_r (NULL, "\n", &save))
+    log_warning ("%s", line);
 }
 
 /* ---- Daemonizing ---- */
@@ -332,55 +357,24 @@ fuse_log_to_ours (enum fuse_log_level level, const char *fmt, va_list ap)
     log_info ("fuse: %s", msg);
 }
 
-/* ---- Hardening ---- */
+/* ---- Start-up (the service library's path) ---- */
 
+/* daemon_log - the service's messages through ours. */
 static void
-harden (void)
+daemon_log (enum gs_log_level level, const char *msg)
 {
-  struct gs_harden_report rep;
-  unsigned m;
-
-  gs_harden_process (&rep);
-  for (m = 0; m < GS_HARDEN_MEASURES; m++) {
-    if (rep.result[m].ok)
-      log_info ("%s: applied%s", gs_harden_measure_name (m),
-                m == GS_HARDEN_MLOCK && rep.mlock_onfault
-                ? " (MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT)" : "");
-    else
-      log_warning ("%s failed (%s): %s", gs_harden_measure_name (m),
-                   strerror (rep.result[m].err),
-                   gs_harden_measure_risk (m));
+  switch (level) {
+  case GS_LOG_ERROR: log_error ("%s", msg); break;
+  case GS_LOG_WARNING: log_warning ("%s", msg); break;
+  default: log_info ("%s", msg);
   }
 }
-
-/* ---- Engine and mount ---- */
 
 static void
 start_engine (void)
 {
-  char err[ERRLEN], sz[32], rl[32];
-  unsigned i;
-  int r;
-
-  r = gs_device_create (&cfg, &dev);
-  if (r < 0) {
-    log_error ("cannot create the device: %s", strerror (-r));
+  if (gs_service_create_device (&cfg, daemon_log, &dev) < 0)
     exit (EXIT_FAILURE);
-  }
-  for (i = 0; i < cfg.nbacking; i++) {
-    r = gs_backing_add (dev, cfg.backing[i], cfg.backing_size, err,
-                        sizeof err);
-    if (r < 0) {
-      log_error ("%s", err);
-      gs_device_destroy (dev);
-      exit (EXIT_FAILURE);
-    }
-    log_info ("backing %s attached", cfg.backing[i]);
-  }
-  log_info ("device: size=%s ram-limit=%s, %u backing(s)",
-            gs_format_size (cfg.size, sz, sizeof sz),
-            gs_format_size (cfg.ram_limit, rl, sizeof rl),
-            cfg.nbacking);
 }
 
 /* mount_fs - create the FUSE session and mount it.  Mount options:
@@ -402,6 +396,7 @@ mount_fs (void)
   }
   args_v[2] = mopts;
   ghostfs_init (&fs, dev, opt.direct_io_always, opt.max_background);
+  fs.latency = &latency;
   se = fuse_session_new (&args, &ghostfs_ops, sizeof ghostfs_ops, &fs);
   fuse_opt_free_args (&args);
   free (mopts);
@@ -431,34 +426,20 @@ unmount_fs (void)
 }
 
 static void
-start_control (void)
+start_service (void)
 {
-  char err[ERRLEN];
-  bool dflt = cfg.control == NULL;
-  int r;
+  const char *base = strrchr (mountpoint, '/');
+  struct gs_service_params params = {
+    .frontend = "fuse", .transport = "fuse", .latency = &latency,
+    .default_name = base && base[1] ? base + 1 : "root",
+    .log = daemon_log,
+  };
 
-  if (!dflt && strcmp (cfg.control, "none") == 0)
-    return;
-  if (dflt)
-    snprintf (control_path, sizeof control_path, "%s/ghostswapd-%d.sock",
-              GS_CONTROL_DEFAULT_DIR, (int) getpid ());
-  else
-    snprintf (control_path, sizeof control_path, "%s", cfg.control);
-  r = gs_control_start (dev, control_path, &ctl, err, sizeof err);
-  if (r < 0) {
-    if (dflt) {
-      /* Not asked for: serve without it, but say so. */
-      log_warning ("%s; running without a control socket (set control=PATH "
-                   "or control=none)", err);
-      ctl = NULL;
-      return;
-    }
-    log_error ("%s", err);
+  if (gs_service_start (dev, &cfg, &params, &service) < 0) {
     unmount_fs ();
     gs_device_destroy (dev);
     exit (EXIT_FAILURE);
   }
-  log_info ("control socket %s", control_path);
 }
 
 /* ---- Signals ---- */
@@ -607,6 +588,8 @@ signal_thread (void *arg)
 
 /* ---- Main ---- */
 
+static void refuse_live_device (void);
+
 static void
 resolve_mountpoint (void)
 {
@@ -622,6 +605,30 @@ resolve_mountpoint (void)
   }
   snprintf (swapfile, sizeof swapfile, "%s%s%s", mountpoint,
             strcmp (mountpoint, "/") == 0 ? "" : "/", GHOSTFS_SWAP_NAME);
+  refuse_live_device ();
+}
+
+/* refuse_live_device - never mount over a ghostswap device that is
+ * already there: the new, empty device would hide the live one (and its
+ * swap file, which may be active swap) from everyone but the kernel. */
+static void
+refuse_live_device (void)
+{
+  char type[64], what[4096];
+
+  if (mountinfo_fstype (mountpoint, type, sizeof type) != 1
+      || strcmp (type, MOUNTINFO_GHOSTSWAP) != 0)
+    return;
+  if (swap_use_active (swapfile, what, sizeof what) > 0)
+    log_error ("%s is already a ghostswap device, and its file is active "
+               "swap on %s: refusing to mount a second device over it",
+               mountpoint, what);
+  else
+    log_error ("%s is already a ghostswap device (another ghostswapd "
+               "serves it): refusing to mount a second device over it; "
+               "stop that one first, or choose another directory",
+               mountpoint);
+  exit (EXIT_FAILURE);
 }
 
 static void
@@ -662,7 +669,7 @@ main (int argc, char **argv)
     daemonize ();               /* messages stay on stderr until ready */
   block_signals (&sigs);
   main_thread = pthread_self ();
-  harden ();                    /* before any thread: see harden.h */
+  gs_service_harden (daemon_log);  /* before any thread: see harden.h */
 
   start_engine ();
   mount_fs ();
@@ -673,12 +680,12 @@ main (int argc, char **argv)
     gs_device_destroy (dev);
     exit (EXIT_FAILURE);
   }
-  start_control ();
+  start_service ();
 
   loop_cfg = fuse_loop_cfg_create ();
   if (loop_cfg == NULL) {
     log_error ("out of memory");
-    gs_control_stop (ctl);
+    gs_service_stop (service);
     unmount_fs ();
     gs_device_destroy (dev);
     exit (EXIT_FAILURE);
@@ -690,7 +697,7 @@ main (int argc, char **argv)
   r = pthread_create (&sig_thread, NULL, signal_thread, &sigs);
   if (r != 0) {
     log_error ("cannot start the signal thread: %s", strerror (r));
-    gs_control_stop (ctl);
+    gs_service_stop (service);
     unmount_fs ();
     gs_device_destroy (dev);
     exit (EXIT_FAILURE);
@@ -706,7 +713,7 @@ main (int argc, char **argv)
    * the file system was unmounted from outside). */
   pthread_join (sig_thread, NULL);
 
-  gs_control_stop (ctl);
+  gs_service_stop (service);
   unmount_fs ();
   log_stats (false);
   gs_device_destroy (dev);

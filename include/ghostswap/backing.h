@@ -20,17 +20,44 @@ struct gs_device;
 
 #define GS_MAX_BACKINGS 255
 
+/* The figures of one backing, written once: each row
+ *
+ *   X (TYPE, FIELD, METRIC, KIND, HELP)
+ *
+ * feeds struct gs_backing_info, the control socket's JSON and the
+ * metrics (ghostswap_backing_METRIC{path=...}), as GS_STATS_FIELDS does
+ * for the device (ghostswap/stats.h): TYPE is U (uint64_t), I (unsigned)
+ * or B (bool); KIND GAUGE, COUNTER or NONE (not a metric).  Adding a
+ * figure is one row here plus the line of gs_backing_list that fills it.
+ */
+#define GS_BACKING_FIELDS(X)                                                  \
+  X (I, id, "", NONE, "The backing's number in slot entries.")                \
+  X (U, size, "size_bytes", GAUGE, "Size of the backing.")                    \
+  X (U, slots, "slots", GAUGE, "Physical slots of the backing.")              \
+  X (U, used, "used_slots", GAUGE, "Live physical slots of the backing.")     \
+  X (B, healthy, "healthy", GAUGE,                                            \
+     "1 unless a write to the backing failed (then it takes no new pages).")  \
+  X (B, draining, "draining", GAUGE,                                          \
+     "1 while a drain or migration empties the backing.")                     \
+  X (B, block_device, "", NONE, "A block device, not a file.")                \
+  X (U, reads, "read_pages_total", COUNTER, "Pages read from the backing.")   \
+  X (U, writes, "written_pages_total", COUNTER,                               \
+     "Pages written to the backing.")                                         \
+  X (U, read_errors, "read_errors_total", COUNTER,                            \
+     "Reads from the backing that failed.")                                   \
+  X (U, write_errors, "write_errors_total", COUNTER,                          \
+     "Writes to the backing that failed.")
+
+#define GS_BACKING_TYPE_U uint64_t
+#define GS_BACKING_TYPE_I unsigned
+#define GS_BACKING_TYPE_B bool
+
 struct gs_backing_info {
   char path[PATH_MAX];
-  unsigned id;
-  uint64_t size;              /* bytes */
-  uint64_t slots;             /* physical slots */
-  uint64_t used;              /* live physical slots */
-  bool healthy;               /* false after a write error or ENOSPC */
-  bool draining;              /* a drain or migration is emptying it */
-  bool block_device;
-  uint64_t reads, writes;     /* pages */
-  uint64_t read_errors, write_errors;
+#define GS_BACKING_MEMBER(type, field, metric, kind, help) \
+  GS_BACKING_TYPE_##type field;
+  GS_BACKING_FIELDS (GS_BACKING_MEMBER)
+#undef GS_BACKING_MEMBER
 };
 
 struct gs_drain_status {
@@ -113,6 +140,20 @@ int64_t gs_writeback (struct gs_device *dev, uint64_t pages);
  */
 int gs_relocate_slot (struct gs_device *dev, const char *source,
                       uint64_t pslot);
+
+/* gs_backing_io_check - whether backing I/O can use io_uring in this
+ * process: sets a ring up and frees it at once.  Without io_uring every
+ * batch of backing reads and writes is done with pread/pwrite instead
+ * (correct, slower); front ends call this once at start to say so.  Rings
+ * are per thread and made on first use, so a later failure (ENOMEM,
+ * EMFILE) is not seen here but in the statistics (io_uring_failures,
+ * io_uring_fallback_batches, io_uring_last_error).
+ * Context: may sleep.
+ * Return: 0; -ENOTSUP when GHOSTSWAP_IO_URING=0 turns io_uring off; else
+ * the -errno of io_uring_setup (-ENOSYS or -EPERM: a seccomp profile or
+ * kernel.io_uring_disabled; -ENOMEM, -EMFILE).
+ */
+int gs_backing_io_check (void);
 
 /* Fault injection, for tests: make I/O to physical slots [@first, @last] of
  * @path fail.  Kinds: "read" (EIO), "write" (EIO), "enospc" (writes fail

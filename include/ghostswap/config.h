@@ -22,6 +22,9 @@
  * one segment nothing compressed could be stored at all. */
 #define GS_MIN_RAM_LIMIT (256u * 1024)
 
+/* Longest device name (name=). */
+#define GS_NAME_MAX 64
+
 struct gs_config {
   uint64_t size;              /* device size in bytes, a multiple of 4096 */
   uint64_t ram_limit;         /* cap on RAM pool bytes, > 0 */
@@ -34,7 +37,11 @@ struct gs_config {
   unsigned writeback_high;    /* percent of ram-limit that starts writeback */
   unsigned writeback_low;     /* percent of ram-limit where it stops */
   char *control;              /* control socket path (owned), NULL: default */
+  char *name;                 /* name= (owned), NULL: derived (service.h) */
+  char *metrics_listen;       /* metrics-listen=ADDR:PORT (owned), NULL: off */
   bool fault_injection;       /* allow gs_fault_set (tests only) */
+  uint32_t given;             /* keys set by gs_config_set (one bit each) */
+  uint32_t given_twice;       /* non-repeatable keys set more than once */
 };
 
 /* A description of every key, one "key=VALUE  text" line each, for --help. */
@@ -74,6 +81,17 @@ int gs_config_set (struct gs_config *cfg, const char *key, const char *value,
  * Return: 0 or -EINVAL with a message in @err.
  */
 int gs_config_check (const struct gs_config *cfg, char *err, size_t errlen);
+
+/* gs_config_warnings - what is valid but probably not meant: a key
+ * (other than backing) given more than once, ram-limit above the
+ * machine's memory, backing-size without a backing.  One line per
+ * warning, each naming its key, into @buf (NUL-terminated, lines ended by
+ * newlines).
+ *
+ * Context: any.
+ * Return: the number of warnings.
+ */
+int gs_config_warnings (const struct gs_config *cfg, char *buf, size_t buflen);
 
 /* gs_parse_size - parse a byte count with an optional suffix
  * (b, k/K, M, G, T, P, E: powers of 1024; "KiB"/"KB"-style tails accepted).

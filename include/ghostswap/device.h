@@ -141,4 +141,19 @@ uint64_t gs_compact (struct gs_device *dev);
  */
 int gs_set_ram_limit (struct gs_device *dev, uint64_t bytes);
 
+/* Called once for each page found corrupt on a backing (its checksum
+ * does not match): the ghost slot, the backing's path and the physical
+ * slot.  The request (or drain) that met it fails with -EIO, and the page
+ * is never returned or moved until a write or trim replaces it. */
+typedef void (*gs_integrity_fn) (void *opaque, uint64_t slot,
+                                 const char *backing, uint64_t pslot);
+
+/* gs_device_set_integrity_report - have @fn called (from the thread that
+ * met the error, with no engine lock held beyond the slot's cluster lock:
+ * it must not call back into the engine) for each corrupt page.
+ * Context: before requests start.  Return: nothing.
+ */
+void gs_device_set_integrity_report (struct gs_device *dev, gs_integrity_fn fn,
+                                     void *opaque);
+
 #endif /* GHOSTSWAP_DEVICE_H */

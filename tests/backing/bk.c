@@ -514,6 +514,29 @@ json_backing (const char *ans, const char *path)
   return NULL;
 }
 
+/* See bk_stats in bk.h. */
+static void
+check_io_path (const struct bk_stats *st)
+{
+  const char *off = getenv ("GHOSTSWAP_IO_URING");
+  const char *blocked = getenv ("GHOSTSWAP_TEST_URING_BLOCKED");
+
+  if (!(off && strcmp (off, "0") == 0) && !(blocked && *blocked))
+    return;
+  if (st->io_uring_rings != 0)
+    test_fail ("%" PRIu64 " io_uring rings were set up although %s",
+               st->io_uring_rings, blocked && *blocked
+               ? "the kernel refuses io_uring" : "GHOSTSWAP_IO_URING=0");
+  if (st->writeback_pages > 0 && st->io_uring_fallback_batches == 0)
+    test_fail ("%" PRIu64 " pages written back, but no batch went through "
+               "the pread/pwrite fallback", st->writeback_pages);
+  if (blocked && strcmp (blocked, "ENOSYS") == 0 && st->writeback_pages > 0
+      && (st->io_uring_failures == 0 || st->io_uring_last_error != ENOSYS))
+    test_fail ("io_uring refused with ENOSYS, but the figures say %"
+               PRIu64 " failures, last error %" PRIu64,
+               st->io_uring_failures, st->io_uring_last_error);
+}
+
 void
 bk_stats (struct bk_stats *st)
 {
@@ -525,8 +548,11 @@ bk_stats (struct bk_stats *st)
   G (slots_backing); G (pool_bytes); G (backings); G (backing_slots);
   G (backing_used); G (writeback_pages); G (writeback_batches);
   G (backing_read_errors); G (backing_write_errors); G (errors); G (enospc);
+  G (io_uring_rings); G (io_uring_failures); G (io_uring_fallback_batches);
+  G (io_uring_last_error);
 #undef G
   free (a);
+  check_io_path (st);
 }
 
 bool
@@ -816,4 +842,21 @@ scan_raw_pages (const struct shadow *sh, const char *path, uint64_t nslots,
   free (hv);
   free (buf);
   return found;
+}
+
+int
+sh_read_slot (const struct shadow *sh, struct nbd_handle *h, uint64_t slot,
+              const char *what)
+{
+  unsigned char buf[SLOT];
+
+  if (nbd_pread (h, buf, SLOT, slot * SLOT, 0) == -1) {
+    int e = nbd_get_errno ();
+    return e ? e : -1;
+  }
+  if (memcmp (buf, sh->data + slot * SLOT, SLOT) != 0)
+    test_fail ("%s: slot %" PRIu64 " reads wrong data (first difference at +%"
+               PRId64 ")", what, slot,
+               (int64_t) first_diff (buf, sh->data + slot * SLOT, SLOT));
+  return 0;
 }

@@ -94,7 +94,15 @@ struct bk_stats {
   uint64_t writeback_pages, writeback_batches;
   uint64_t backing_read_errors, backing_write_errors;
   uint64_t errors, enospc;
+  uint64_t io_uring_rings, io_uring_failures, io_uring_fallback_batches;
+  uint64_t io_uring_last_error;
 };
+/* Also checks the I/O path the environment asks for: with
+ * GHOSTSWAP_IO_URING=0 (nbdkit inherits it) or
+ * GHOSTSWAP_TEST_URING_BLOCKED=ENOSYS (nbdkit runs under
+ * uring-blocked-exec), no ring may have been set up, and pages written
+ * back mean batches done by the fallback; blocked, the failures must say
+ * ENOSYS.  Fails the test otherwise. */
 void bk_stats (struct bk_stats *st);
 
 /* One backing of "backing list"; returns false if @path is not listed. */
@@ -134,6 +142,10 @@ void sh_trim (struct shadow *sh, struct nbd_handle *h, uint64_t len,
  * difference, naming @what, the slot and the offset. */
 void sh_verify (const struct shadow *sh, struct nbd_handle *h, uint64_t off,
                 uint64_t len, const char *what);
+/* Read slot @slot alone: 0 when it matches the shadow, else the errno of
+ * the failed read; wrong data fails the test, naming @what. */
+int sh_read_slot (const struct shadow *sh, struct nbd_handle *h,
+                  uint64_t slot, const char *what);
 /* The whole device, in 16 MiB requests. */
 void sh_verify_all (const struct shadow *sh, struct nbd_handle *h,
                     const char *what);

@@ -106,23 +106,6 @@ median_pslot (void)
   return m;
 }
 
-/* Read slot @s alone: 0 and checked against the shadow, or the errno. */
-static int
-read_slot (uint64_t s, const char *what)
-{
-  unsigned char buf[SLOT];
-
-  if (nbd_pread (h, buf, SLOT, s * SLOT, 0) == -1) {
-    int e = nbd_get_errno ();
-    return e ? e : -1;
-  }
-  if (memcmp (buf, sh.data + s * SLOT, SLOT) != 0)
-    test_fail ("%s: slot %" PRIu64 " reads wrong data (first difference at +%"
-               PRId64 ")", what, s,
-               (int64_t) first_diff (buf, sh.data + s * SLOT, SLOT));
-  return 0;
-}
-
 /* With a read fault on physical slots [0, @last]: known pages there fail
  * with EIO, the other known pages beyond @last + @slack read right (a
  * drain reads runs of up to 128 slots at once, and a run that touches the
@@ -136,7 +119,7 @@ check_known (uint64_t last, uint64_t slack, const char *what)
     int e;
     if (!map[s])
       continue;
-    e = read_slot (s, what);
+    e = sh_read_slot (&sh, h, s, what);
     if (map[s] - 1 <= last) {
       if (e != EIO)
         test_fail ("%s: slot %" PRIu64 " on faulty physical slot %" PRIu64
@@ -178,7 +161,7 @@ case_read (void)
   free (ctl_ok ("fault %s read 0 %" PRIu64, b0, b.slots - 1));
   bk_stats (&st0);
   for (uint64_t s = 0; s < NSLOTS; s++) {
-    int e = read_slot (s, "read fault on all of b0");
+    int e = sh_read_slot (&sh, h, s, "read fault on all of b0");
     if (e == 0) {
       if (map[s])
         test_fail ("slot %" PRIu64 " on physical slot %" PRIu64

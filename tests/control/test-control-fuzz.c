@@ -26,9 +26,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "ghostswap/control.h"
+#include "ghostswap/service/control.h"
 #include "ghostswap/device.h"
-#include "json_read.h"
+#include "jsonc_check.h"
 #include "test.h"
 
 #define NPAGES 64
@@ -92,20 +92,20 @@ random_line (uint64_t *s, char *line, size_t size)
 static void
 check_answer (const char *line, size_t n)
 {
-  struct jr_value *v;
+  struct json_object *v;
   char err[128];
 
   CHECKF (n > 0 && answer_buf[n - 1] == '\n'
           && memchr (answer_buf, '\n', n - 1) == NULL,
           "'%s': not one line", line);
-  v = jr_parse (answer_buf, n, err, sizeof err);
+  v = jc_parse (answer_buf, n, err, sizeof err);
   CHECKF (v != NULL, "'%s': invalid JSON (%s): %s", line, err, answer_buf);
-  CHECKF (jr_get (v, "ok") && jr_get (v, "ok")->type == JR_BOOL,
+  CHECKF (jc_get (v, "ok") && jc_is (jc_get (v, "ok"), json_type_boolean),
           "'%s': no ok: %s", line, answer_buf);
-  if (!jr_bool (v, "ok", true))
-    CHECKF (jr_str (v, "error") && jr_str (v, "error")[0],
+  if (!jc_bool (v, "ok", true))
+    CHECKF (jc_str (v, "error") && jc_str (v, "error")[0],
             "'%s': no error text: %s", line, answer_buf);
-  jr_free (v);
+  jc_free (v);
 }
 
 static void
@@ -124,7 +124,7 @@ fuzz_handle (struct gs_device *dev, uint64_t *s, unsigned long iters)
 
   for (i = 0; i < iters; i++) {
     random_line (s, line, sizeof line);
-    check_answer (line, gs_control_handle (dev, line, answer_buf,
+    check_answer (line, gs_control_handle (dev, NULL, line, answer_buf,
                                            sizeof answer_buf));
     /* Keep the data moving: rewrite a page now and then. */
     if (i % 100 == 0) {
@@ -136,11 +136,11 @@ fuzz_handle (struct gs_device *dev, uint64_t *s, unsigned long iters)
   }
 
   /* Quiet down, then every page must read back as written. */
-  gs_control_handle (dev, "drain wait", answer_buf, sizeof answer_buf);
-  gs_control_handle (dev, "fault b1 off 0 0", answer_buf, sizeof answer_buf);
-  gs_control_handle (dev, "fault b2 off 0 0", answer_buf, sizeof answer_buf);
-  gs_control_handle (dev, "fault b3 off 0 0", answer_buf, sizeof answer_buf);
-  gs_control_handle (dev, "fault sub/b4 off 0 0", answer_buf,
+  gs_control_handle (dev, NULL, "drain wait", answer_buf, sizeof answer_buf);
+  gs_control_handle (dev, NULL, "fault b1 off 0 0", answer_buf, sizeof answer_buf);
+  gs_control_handle (dev, NULL, "fault b2 off 0 0", answer_buf, sizeof answer_buf);
+  gs_control_handle (dev, NULL, "fault b3 off 0 0", answer_buf, sizeof answer_buf);
+  gs_control_handle (dev, NULL, "fault sub/b4 off 0 0", answer_buf,
                      sizeof answer_buf);
   for (p = 0; p < NPAGES; p++) {
     unsigned char unknown[PAGE];
@@ -238,7 +238,7 @@ fuzz_socket (struct gs_device *dev, const char *dir, uint64_t *s)
   int i, checks = 0;
 
   snprintf (sock, sizeof sock, "%s/ctl.sock", dir);
-  CHECKF (gs_control_start (dev, sock, &ctl, err, sizeof err) == 0, "%s", err);
+  CHECKF (gs_control_start (dev, sock, NULL, &ctl, err, sizeof err) == 0, "%s", err);
   __atomic_store_n (&stop_attack, false, __ATOMIC_RELEASE);
   for (i = 0; i < NATTACKERS; i++) {
     seeds[i] = rnd_next (s);
@@ -308,7 +308,7 @@ main (int argc, char **argv)
   fuzz_handle (dev, &seed, iters);
   fuzz_socket (dev, dir, &seed);
 
-  gs_control_handle (dev, "drain wait", answer_buf, sizeof answer_buf);
+  gs_control_handle (dev, NULL, "drain wait", answer_buf, sizeof answer_buf);
   gs_device_destroy (dev);
   CHECK (chdir ("/") == 0);
   snprintf (cmd, sizeof cmd, "rm -rf '%s'", dir);

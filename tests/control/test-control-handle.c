@@ -15,41 +15,41 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "ghostswap/control.h"
+#include "ghostswap/service/control.h"
 #include "ghostswap/device.h"
-#include "json_read.h"
+#include "jsonc_check.h"
 #include "test.h"
 
 static char answer_buf[4 << 20];
 
 /* ask - send @line; the answer must be one line of JSON with "ok". */
-static struct jr_value *
+static struct json_object *
 ask (struct gs_device *dev, const char *line)
 {
-  struct jr_value *v;
+  struct json_object *v;
   char err[128];
   size_t n;
 
-  n = gs_control_handle (dev, line, answer_buf, sizeof answer_buf);
+  n = gs_control_handle (dev, NULL, line, answer_buf, sizeof answer_buf);
   CHECKF (n > 0 && n < sizeof answer_buf - 1, "'%s': answer of %zu bytes",
           line, n);
   CHECK (strlen (answer_buf) == n);
   CHECKF (answer_buf[n - 1] == '\n' && memchr (answer_buf, '\n', n - 1) == NULL,
           "'%s': not one line: %s", line, answer_buf);
-  v = jr_parse (answer_buf, n, err, sizeof err);
+  v = jc_parse (answer_buf, n, err, sizeof err);
   CHECKF (v != NULL, "'%s': invalid JSON (%s): %s", line, err, answer_buf);
-  CHECKF (v->type == JR_OBJECT && jr_get (v, "ok") != NULL
-          && jr_get (v, "ok")->type == JR_BOOL,
+  CHECKF (jc_is (v, json_type_object) && jc_get (v, "ok") != NULL
+          && jc_is (jc_get (v, "ok"), json_type_boolean),
           "'%s': no \"ok\": %s", line, answer_buf);
   return v;
 }
 
-static struct jr_value *
+static struct json_object *
 expect_ok (struct gs_device *dev, const char *line)
 {
-  struct jr_value *v = ask (dev, line);
+  struct json_object *v = ask (dev, line);
 
-  CHECKF (jr_bool (v, "ok", false), "'%s' failed: %s", line, answer_buf);
+  CHECKF (jc_bool (v, "ok", false), "'%s' failed: %s", line, answer_buf);
   return v;
 }
 
@@ -58,18 +58,18 @@ expect_ok (struct gs_device *dev, const char *line)
 static void
 expect_error (struct gs_device *dev, const char *line, ...)
 {
-  struct jr_value *v = ask (dev, line);
-  const char *error = jr_str (v, "error"), *want;
+  struct json_object *v = ask (dev, line);
+  const char *error = jc_str (v, "error"), *want;
   va_list ap;
 
-  CHECKF (!jr_bool (v, "ok", true), "'%s' succeeded: %s", line, answer_buf);
+  CHECKF (!jc_bool (v, "ok", true), "'%s' succeeded: %s", line, answer_buf);
   CHECKF (error != NULL && error[0] != '\0', "'%s': no error text", line);
   va_start (ap, line);
   while ((want = va_arg (ap, const char *)) != NULL)
     CHECKF (strstr (error, want) != NULL, "'%s': error '%s' lacks '%s'",
             line, error, want);
   va_end (ap);
-  jr_free (v);
+  jc_free (v);
 }
 
 #define TRY "(try: stats, metrics, backing, migrate, drain, ram-limit, writeback)"
@@ -173,10 +173,10 @@ test_malformed (struct gs_device *dev)
   /* A short buffer gets a truncated, terminated answer. */
   {
     char small[10];
-    size_t n = gs_control_handle (dev, "stats", small, sizeof small);
+    size_t n = gs_control_handle (dev, NULL, "stats", small, sizeof small);
 
     CHECK (n == sizeof small - 1 && strlen (small) == n);
-    CHECK (gs_control_handle (dev, "stats", small, 0) == 0);
+    CHECK (gs_control_handle (dev, NULL, "stats", small, 0) == 0);
   }
 }
 
@@ -189,7 +189,10 @@ static const char *const stats_fields[] = {
   "rmap_bytes", "metadata_per_backing_slot", "segments", "compactions",
   "objects_moved", "backings", "backing_slots", "backing_used",
   "writeback_pages", "writeback_batches", "writeback_second_chance",
-  "backing_read_errors", "backing_write_errors", "reads", "writes", "trims", "zeroes",
+  "backing_read_errors", "backing_write_errors", "integrity_errors",
+  "io_uring_rings",
+  "io_uring_failures", "io_uring_fallback_batches", "io_uring_last_error",
+  "reads", "writes", "trims", "zeroes",
   "flushes", "caches", "extents", "bytes_read", "bytes_written", "errors",
   "enospc",
 };
@@ -207,60 +210,60 @@ static const char *const backing_fields[] = {
 #define NELEMS(a) (sizeof (a) / sizeof ((a)[0]))
 
 static void
-check_fields (const struct jr_value *obj, const char *const *names, size_t n,
+check_fields (struct json_object *obj, const char *const *names, size_t n,
               const char *what)
 {
   size_t i;
 
-  CHECKF (obj != NULL && obj->type == JR_OBJECT, "%s: not an object", what);
+  CHECKF (obj != NULL && jc_is (obj, json_type_object), "%s: not an object", what);
   for (i = 0; i < n; i++)
-    CHECKF (jr_get (obj, names[i]) != NULL, "%s: no field '%s'", what,
+    CHECKF (jc_get (obj, names[i]) != NULL, "%s: no field '%s'", what,
             names[i]);
 }
 
 static void
 test_good (struct gs_device *dev)
 {
-  struct jr_value *v;
+  struct json_object *v;
   const char *text;
 
   v = expect_ok (dev, "stats");
-  check_fields (jr_get (v, "stats"), stats_fields, NELEMS (stats_fields),
+  check_fields (jc_get (v, "stats"), stats_fields, NELEMS (stats_fields),
                 "stats");
-  CHECK (jr_u64 (jr_get (v, "stats"), "size") == 64 << 20);
-  CHECK (jr_u64 (jr_get (v, "stats"), "slots_ram") == 3);
-  CHECK (jr_get (v, "backings")->type == JR_ARRAY);
-  check_fields (jr_get (v, "drain"), drain_fields, NELEMS (drain_fields),
+  CHECK (jc_u64 (jc_get (v, "stats"), "size") == 64 << 20);
+  CHECK (jc_u64 (jc_get (v, "stats"), "slots_ram") == 3);
+  CHECK (jc_is (jc_get (v, "backings"), json_type_array));
+  check_fields (jc_get (v, "drain"), drain_fields, NELEMS (drain_fields),
                 "drain");
-  jr_free (v);
+  jc_free (v);
 
   /* Words may be separated by any run of spaces and tabs. */
-  jr_free (expect_ok (dev, " \tstats\t "));
-  jr_free (expect_ok (dev, "drain \t status"));
+  jc_free (expect_ok (dev, " \tstats\t "));
+  jc_free (expect_ok (dev, "drain \t status"));
 
   v = expect_ok (dev, "metrics");
-  text = jr_str (v, "text");
+  text = jc_str (v, "text");
   CHECK (text != NULL);
   CHECK (strstr (text, "# TYPE ghostswap_slots gauge\n") != NULL);
-  CHECK (strstr (text, "\nghostswap_slots{state=\"ram\"} 3\n") != NULL);
-  CHECK (strstr (text, "\nghostswap_pool_bytes ") != NULL);
-  CHECK (strstr (text, "\nghostswap_requests_total{op=\"write\"} ") != NULL);
-  jr_free (v);
+  CHECK (strstr (text, "\nghostswap_slots{name=\"\",state=\"ram\"} 3\n") != NULL);
+  CHECK (strstr (text, "\nghostswap_pool_bytes{name=\"\"} ") != NULL);
+  CHECK (strstr (text, "\nghostswap_requests_total{name=\"\",op=\"write\"} ") != NULL);
+  jc_free (v);
 
   v = expect_ok (dev, "ram-limit 32M");
-  CHECK (jr_u64 (v, "ram_limit") == 32 << 20);
-  jr_free (v);
+  CHECK (jc_u64 (v, "ram_limit") == 32 << 20);
+  jc_free (v);
   v = expect_ok (dev, "stats");
-  CHECK (jr_u64 (jr_get (v, "stats"), "ram_limit") == 32 << 20);
-  jr_free (v);
-  jr_free (expect_ok (dev, "ram-limit 16MiB"));
+  CHECK (jc_u64 (jc_get (v, "stats"), "ram_limit") == 32 << 20);
+  jc_free (v);
+  jc_free (expect_ok (dev, "ram-limit 16MiB"));
 
   v = expect_ok (dev, "drain status");
-  CHECK (!jr_bool (jr_get (v, "drain"), "running", true));
-  jr_free (v);
-  jr_free (expect_ok (dev, "drain wait"));
-  jr_free (expect_ok (dev, "backing list"));
-  jr_free (expect_ok (dev, "help"));
+  CHECK (!jc_bool (jc_get (v, "drain"), "running", true));
+  jc_free (v);
+  jc_free (expect_ok (dev, "drain wait"));
+  jc_free (expect_ok (dev, "backing list"));
+  jc_free (expect_ok (dev, "help"));
 
   /* No such backing: the engine's error, under the command's name. */
   expect_error (dev, "backing remove /nonexistent/b", "backing remove:", NULL);
@@ -273,8 +276,8 @@ static void
 test_backings (struct gs_device *dev, const char *dir)
 {
   char line[1024], b1[128], b2[128], b3[128], odd[128], label[1100];
-  struct jr_value *v;
-  const struct jr_value *list, *d;
+  struct json_object *v;
+  struct json_object *list, *d;
   const char *text;
 
   snprintf (b1, sizeof b1, "%s/b1", dir);
@@ -284,101 +287,101 @@ test_backings (struct gs_device *dev, const char *dir)
 
   snprintf (line, sizeof line, "backing add %s 16M", b1);
   v = ask (dev, line);
-  if (!jr_bool (v, "ok", false)) {
+  if (!jc_bool (v, "ok", false)) {
     fprintf (stderr, "%s: note: cannot attach a backing in %s (%s): "
              "backing commands not tested\n", test_argv0, dir,
-             jr_str (v, "error"));
-    jr_free (v);
+             jc_str (v, "error"));
+    jc_free (v);
     return;
   }
-  jr_free (v);
+  jc_free (v);
   expect_error (dev, line, "backing add:", NULL);        /* already there */
 
   v = expect_ok (dev, "backing list");
-  list = jr_get (v, "backings");
-  CHECK (list && list->type == JR_ARRAY && list->n == 1);
-  check_fields (list->items[0], backing_fields, NELEMS (backing_fields),
+  list = jc_get (v, "backings");
+  CHECK (list && jc_is (list, json_type_array) && jc_len (list) == 1);
+  check_fields (jc_item (list, 0), backing_fields, NELEMS (backing_fields),
                 "backing");
-  CHECK (strcmp (jr_str (list->items[0], "path"), b1) == 0);
-  CHECK (jr_u64 (list->items[0], "size") == 16 << 20);
-  CHECK (jr_u64 (list->items[0], "slots") == 4096);
-  jr_free (v);
+  CHECK (strcmp (jc_str (jc_item (list, 0), "path"), b1) == 0);
+  CHECK (jc_u64 (jc_item (list, 0), "size") == 16 << 20);
+  CHECK (jc_u64 (jc_item (list, 0), "slots") == 4096);
+  jc_free (v);
 
   v = expect_ok (dev, "stats");
-  CHECK (jr_get (v, "backings")->n == 1);
-  jr_free (v);
+  CHECK (jc_len (jc_get (v, "backings")) == 1);
+  jc_free (v);
 
   /* Pages go to the backing; then it cannot be removed until drained. */
   v = expect_ok (dev, "writeback 100");
-  CHECKF (jr_u64 (v, "pages") == 3, "wrote back %s", answer_buf);
-  jr_free (v);
+  CHECKF (jc_u64 (v, "pages") == 3, "wrote back %s", answer_buf);
+  jc_free (v);
   v = expect_ok (dev, "metrics");
-  text = jr_str (v, "text");
-  snprintf (label, sizeof label, "\nghostswap_backing_used_slots{path=\"%s\"} 3\n",
+  text = jc_str (v, "text");
+  snprintf (label, sizeof label, "\nghostswap_backing_used_slots{name=\"\",path=\"%s\"} 3\n",
             b1);
   CHECKF (strstr (text, label) != NULL, "no '%s' in metrics", label + 1);
-  jr_free (v);
+  jc_free (v);
 
   snprintf (line, sizeof line, "backing remove %s", b1);
   expect_error (dev, line, "backing remove:", NULL);
   snprintf (line, sizeof line, "backing drain %s", b1);
   v = expect_ok (dev, line);
-  CHECK (jr_bool (v, "started", false));
-  jr_free (v);
+  CHECK (jc_bool (v, "started", false));
+  jc_free (v);
   v = expect_ok (dev, "drain wait");
-  d = jr_get (v, "drain");
-  CHECK (!jr_bool (d, "running", true) && !jr_bool (d, "migrate", true));
-  CHECK (strcmp (jr_str (d, "source"), b1) == 0);
-  CHECK (jr_u64 (d, "total") == 3);
-  jr_free (v);
+  d = jc_get (v, "drain");
+  CHECK (!jc_bool (d, "running", true) && !jc_bool (d, "migrate", true));
+  CHECK (strcmp (jc_str (d, "source"), b1) == 0);
+  CHECK (jc_u64 (d, "total") == 3);
+  jc_free (v);
   snprintf (line, sizeof line, "backing remove %s", b1);
-  jr_free (expect_ok (dev, line));
+  jc_free (expect_ok (dev, line));
   expect_error (dev, line, "backing remove:", NULL);     /* gone */
 
   /* Migrate b2 (full) to b3 (created by migrate). */
   snprintf (line, sizeof line, "backing add %s 8M", b2);
-  jr_free (expect_ok (dev, line));
-  jr_free (expect_ok (dev, "writeback 100"));
+  jc_free (expect_ok (dev, line));
+  jc_free (expect_ok (dev, "writeback 100"));
   snprintf (line, sizeof line, "migrate %s %s 8M", b2, b3);
   v = expect_ok (dev, line);
-  CHECK (jr_bool (v, "started", false) && jr_bool (v, "attached", false));
-  jr_free (v);
+  CHECK (jc_bool (v, "started", false) && jc_bool (v, "attached", false));
+  jc_free (v);
   v = expect_ok (dev, "drain wait");
-  d = jr_get (v, "drain");
-  CHECK (jr_bool (d, "migrate", false));
-  CHECK (strcmp (jr_str (d, "target"), b3) == 0);
-  jr_free (v);
+  d = jc_get (v, "drain");
+  CHECK (jc_bool (d, "migrate", false));
+  CHECK (strcmp (jc_str (d, "target"), b3) == 0);
+  jc_free (v);
   v = expect_ok (dev, "backing list");
-  list = jr_get (v, "backings");
-  CHECKF (list->n == 1 && strcmp (jr_str (list->items[0], "path"), b3) == 0,
+  list = jc_get (v, "backings");
+  CHECKF (jc_len (list) == 1 && strcmp (jc_str (jc_item (list, 0), "path"), b3) == 0,
           "after migrate: %s", answer_buf);
-  CHECK (jr_u64 (list->items[0], "used") == 3);
-  jr_free (v);
+  CHECK (jc_u64 (jc_item (list, 0), "used") == 3);
+  jc_free (v);
 
   /* A migration that cannot start does not leave its target attached. */
   snprintf (line, sizeof line, "migrate %s/none %s 8M", dir, b1);
   expect_error (dev, line, "migrate:", NULL);
   v = expect_ok (dev, "backing list");
-  CHECK (jr_get (v, "backings")->n == 1);
-  jr_free (v);
+  CHECK (jc_len (jc_get (v, "backings")) == 1);
+  jc_free (v);
 
   /* Quotes, backslashes and UTF-8 in a path survive JSON and metrics. */
   snprintf (line, sizeof line, "backing add %s 4M", odd);
-  jr_free (expect_ok (dev, line));
+  jc_free (expect_ok (dev, line));
   v = expect_ok (dev, "backing list");
-  list = jr_get (v, "backings");
-  CHECK (list->n == 2);
-  CHECK (strcmp (jr_str (list->items[0], "path"), odd) == 0
-         || strcmp (jr_str (list->items[1], "path"), odd) == 0);
-  jr_free (v);
+  list = jc_get (v, "backings");
+  CHECK (jc_len (list) == 2);
+  CHECK (strcmp (jc_str (jc_item (list, 0), "path"), odd) == 0
+         || strcmp (jc_str (jc_item (list, 1), "path"), odd) == 0);
+  jc_free (v);
   v = expect_ok (dev, "metrics");
   snprintf (label, sizeof label,
-            "ghostswap_backing_slots{path=\"%s/we\\\"ird\\\\name\xc3\xa9\"} 1024\n",
+            "ghostswap_backing_slots{name=\"\",path=\"%s/we\\\"ird\\\\name\xc3\xa9\"} 1024\n",
             dir);
-  CHECKF (strstr (jr_str (v, "text"), label) != NULL, "no '%s'", label);
-  jr_free (v);
+  CHECKF (strstr (jc_str (v, "text"), label) != NULL, "no '%s'", label);
+  jc_free (v);
   snprintf (line, sizeof line, "backing remove %s", odd);
-  jr_free (expect_ok (dev, line));
+  jc_free (expect_ok (dev, line));
 
   /* Fault injection is off on this device. */
   snprintf (line, sizeof line, "fault %s read 0 1", b3);

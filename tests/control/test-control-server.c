@@ -23,9 +23,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "ghostswap/control.h"
+#include "ghostswap/service/control.h"
 #include "ghostswap/device.h"
-#include "json_read.h"
+#include "jsonc_check.h"
 #include "test.h"
 
 static char dir[] = "/tmp/ghostswap-ctlsrv-XXXXXX";
@@ -95,22 +95,22 @@ read_line (int fd, int timeout_ms)
 }
 
 /* answer - read one answer, which must be a JSON object with "ok". */
-static struct jr_value *
+static struct json_object *
 answer (int fd)
 {
   char *line = read_line (fd, 10000);
-  struct jr_value *v;
+  struct json_object *v;
   char err[128];
 
   CHECKF (line != NULL, "connection closed instead of an answer");
-  v = jr_parse (line, strlen (line), err, sizeof err);
+  v = jc_parse (line, strlen (line), err, sizeof err);
   CHECKF (v != NULL, "invalid JSON (%s): %s", err, line);
-  CHECKF (jr_get (v, "ok") != NULL, "no \"ok\": %s", line);
+  CHECKF (jc_get (v, "ok") != NULL, "no \"ok\": %s", line);
   free (line);
   return v;
 }
 
-static struct jr_value *
+static struct json_object *
 request (int fd, const char *line)
 {
   send_bytes (fd, line, strlen (line));
@@ -125,13 +125,13 @@ expect_closed (int fd)
 }
 
 static void
-check_error (struct jr_value *v, const char *want)
+check_error (struct json_object *v, const char *want)
 {
-  const char *e = jr_str (v, "error");
+  const char *e = jc_str (v, "error");
 
-  CHECKF (!jr_bool (v, "ok", true) && e && strstr (e, want),
+  CHECKF (!jc_bool (v, "ok", true) && e && strstr (e, want),
           "expected an error with '%s', got '%s'", want, e ? e : "(none)");
-  jr_free (v);
+  jc_free (v);
 }
 
 /* check_alive - a new client is served, promptly. */
@@ -140,12 +140,12 @@ check_alive (const char *what)
 {
   double t0 = now_seconds ();
   int fd = connect_to (sock);
-  struct jr_value *v = request (fd, "stats\n");
+  struct json_object *v = request (fd, "stats\n");
 
-  CHECKF (jr_bool (v, "ok", false), "%s: stats failed", what);
+  CHECKF (jc_bool (v, "ok", false), "%s: stats failed", what);
   CHECKF (now_seconds () - t0 < 2, "%s: took %.1f s", what,
           now_seconds () - t0);
-  jr_free (v);
+  jc_free (v);
   close (fd);
 }
 
@@ -173,7 +173,7 @@ test_start_errors (struct gs_device *dev)
 
   /* A live server's socket is left alone. */
   err[0] = '\0';
-  CHECK (gs_control_start (dev, sock, &ctl, err, sizeof err) == -EADDRINUSE);
+  CHECK (gs_control_start (dev, sock, NULL, &ctl, err, sizeof err) == -EADDRINUSE);
   CHECKF (strstr (err, sock) != NULL, "error: %s", err);
   check_alive ("after a refused second start");
 
@@ -182,7 +182,7 @@ test_start_errors (struct gs_device *dev)
   fd = open (path, O_CREAT | O_WRONLY, 0600);
   CHECK (fd >= 0);
   close (fd);
-  CHECK (gs_control_start (dev, path, &ctl, err, sizeof err) == -EEXIST);
+  CHECK (gs_control_start (dev, path, NULL, &ctl, err, sizeof err) == -EEXIST);
   CHECK (access (path, F_OK) == 0);
   CHECKF (strstr (err, "not a socket") != NULL, "error: %s", err);
 
@@ -195,9 +195,9 @@ test_start_errors (struct gs_device *dev)
     fd = socket (AF_UNIX, SOCK_STREAM, 0);
     CHECK (bind (fd, (struct sockaddr *) &addr, sizeof addr) == 0);
     close (fd);
-    CHECK_OK (gs_control_start (dev, path, &ctl, err, sizeof err));
+    CHECK_OK (gs_control_start (dev, path, NULL, &ctl, err, sizeof err));
     fd = connect_to (path);
-    jr_free (request (fd, "stats\n"));
+    jc_free (request (fd, "stats\n"));
     close (fd);
     gs_control_stop (ctl);
     CHECK (access (path, F_OK) < 0 && errno == ENOENT);
@@ -207,25 +207,25 @@ test_start_errors (struct gs_device *dev)
   memset (longpath, 'a', sizeof longpath - 1);
   longpath[0] = '/';
   longpath[sizeof longpath - 1] = '\0';
-  CHECK (gs_control_start (dev, longpath, &ctl, err, sizeof err)
+  CHECK (gs_control_start (dev, longpath, NULL, &ctl, err, sizeof err)
          == -ENAMETOOLONG);
-  CHECK (gs_control_start (dev, "", &ctl, err, sizeof err) == -EINVAL);
+  CHECK (gs_control_start (dev, "", NULL, &ctl, err, sizeof err) == -EINVAL);
 }
 
 static void
 test_requests (void)
 {
-  struct jr_value *v;
-  const struct jr_value *st;
+  struct json_object *v;
+  struct json_object *st;
   int fd = connect_to (sock);
 
   v = request (fd, "stats\n");
-  CHECK (jr_bool (v, "ok", false));
-  st = jr_get (v, "stats");
-  CHECK (st != NULL && jr_u64 (st, "size") == 64 << 20);
-  CHECK (jr_get (st, "pool_bytes") && jr_get (st, "compression_ratio"));
-  CHECK (jr_get (v, "backings") && jr_get (v, "drain"));
-  jr_free (v);
+  CHECK (jc_bool (v, "ok", false));
+  st = jc_get (v, "stats");
+  CHECK (st != NULL && jc_u64 (st, "size") == 64 << 20);
+  CHECK (jc_get (st, "pool_bytes") && jc_get (st, "compression_ratio"));
+  CHECK (jc_get (v, "backings") && jc_get (v, "drain"));
+  jc_free (v);
 
   /* Pipelined requests, a CRLF line and an empty line. */
   {
@@ -233,22 +233,22 @@ test_requests (void)
     send_bytes (fd, pipelined, sizeof pipelined - 1);
   }
   v = answer (fd);
-  CHECK (jr_bool (v, "ok", false));
-  CHECK (strstr (jr_str (v, "text"), "# TYPE ghostswap_") != NULL);
-  jr_free (v);
+  CHECK (jc_bool (v, "ok", false));
+  CHECK (strstr (jc_str (v, "text"), "# TYPE ghostswap_") != NULL);
+  jc_free (v);
   check_error (answer (fd), "unknown command 'bogus'");
   check_error (answer (fd), "empty request");
   v = answer (fd);
-  CHECK (jr_bool (v, "ok", false));
-  jr_free (v);
+  CHECK (jc_bool (v, "ok", false));
+  jc_free (v);
 
   /* A request in pieces. */
   send_bytes (fd, "sta", 3);
   usleep (50000);
   send_bytes (fd, "ts\n", 3);
   v = answer (fd);
-  CHECK (jr_bool (v, "ok", false));
-  jr_free (v);
+  CHECK (jc_bool (v, "ok", false));
+  jc_free (v);
 
   /* NUL and binary bytes: an error, and the connection goes on. */
   send_bytes (fd, "stats\0evil\n", 11);
@@ -256,8 +256,8 @@ test_requests (void)
   send_bytes (fd, "\xff\xfe\x01\x02\n", 5);
   check_error (answer (fd), "malformed request");
   v = request (fd, "stats\n");
-  CHECK (jr_bool (v, "ok", false));
-  jr_free (v);
+  CHECK (jc_bool (v, "ok", false));
+  jc_free (v);
   close (fd);
 }
 
@@ -384,7 +384,7 @@ test_other_uid (void)
   pid = fork ();
   CHECK (pid >= 0);
   if (pid == 0) {
-    struct jr_value *v;
+    struct json_object *v;
     int fd;
 
     if (setgid (65534) < 0 || setuid (65534) < 0) {
@@ -411,10 +411,10 @@ test_stop (struct gs_control *ctl)
 {
   int idle = connect_to (sock), partial = connect_to (sock);
   double t0;
-  struct jr_value *v;
+  struct json_object *v;
 
   v = request (idle, "stats\n");
-  jr_free (v);
+  jc_free (v);
   send_bytes (partial, "sta", 3);
   usleep (50000);
   t0 = now_seconds ();
@@ -445,7 +445,7 @@ main (int argc, char **argv)
   CHECK_OK (gs_device_create (&cfg, &dev));
   CHECK_OK (gs_device_start (dev));
   err[0] = '\0';
-  CHECKF (gs_control_start (dev, sock, &ctl, err, sizeof err) == 0, "%s", err);
+  CHECKF (gs_control_start (dev, sock, NULL, &ctl, err, sizeof err) == 0, "%s", err);
 
   test_modes ();
   test_start_errors (dev);
@@ -456,7 +456,7 @@ main (int argc, char **argv)
   test_stop (ctl);
 
   /* It starts again on the same path. */
-  CHECKF (gs_control_start (dev, sock, &ctl, err, sizeof err) == 0, "%s", err);
+  CHECKF (gs_control_start (dev, sock, NULL, &ctl, err, sizeof err) == 0, "%s", err);
   check_alive ("restarted");
   gs_control_stop (ctl);
 

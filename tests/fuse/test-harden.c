@@ -24,7 +24,7 @@
 
 #include <linux/capability.h>
 
-#include "ghostswap/harden.h"
+#include "ghostswap/service/harden.h"
 
 #ifndef PR_GET_IO_FLUSHER
 #define PR_GET_IO_FLUSHER 58

@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-# Write the seed inputs of fuzz-engine (corpus/engine/*) in its input
+# Write the seed inputs of fuzz-engine (corpus/engine/: kinds,
+# writeback-drain, migrate, unaligned-end; not the regress-* files) in its input
 # encoding (see run_op and the take_* functions in fuzz-engine.c), so that
 # the fuzzer starts from sequences that reach writeback, drains,
 # migrations and the end of the device.  Run from tests/fuzz:

@@ -1,4 +1,4 @@
-/* Fuzz the control protocol (lib/control.c): request lines through
+/* Fuzz the control protocol (service/control.c): request lines through
  * gs_control_handle, as the socket thread feeds them, on a real device
  * with fault injection allowed, a small ram-limit and backing files in a
  * temporary directory.
@@ -34,6 +34,7 @@
 #include "ghostswap/backing.h"
 #include "ghostswap/config.h"
 #include "ghostswap/control.h"
+#include "ghostswap/service/control.h"
 #include "ghostswap/device.h"
 #include "json_read.h"
 
@@ -207,7 +208,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     }
     if (strchr (line, '/') || too_big (line))
       continue;
-    n = (unsigned) gs_control_handle (dev, line, answer_buf,
+    n = (unsigned) gs_control_handle (dev, NULL, line, answer_buf,
                                       sizeof answer_buf);
     if (verbose)
       fprintf (stderr, "fuzz-control: %s\n  -> %s", line, answer_buf);

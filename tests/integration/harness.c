@@ -189,6 +189,7 @@ server_start (struct server *srv, const char *const *args)
 {
   const char *tmpdir = getenv ("TMPDIR");
   const char *nbdkit = getenv ("NBDKIT");
+  const char *wrapper = getenv ("GHOSTSWAP_NBDKIT_WRAPPER");
   const char *argv[64];
   size_t n = 0;
   struct timespec ts = { 0, 10 * 1000 * 1000 };
@@ -210,6 +211,8 @@ server_start (struct server *srv, const char *const *args)
   snprintf (srv->pidfile, sizeof srv->pidfile, "%s/pid", srv->dir);
   register_server (srv);
 
+  if (wrapper != NULL && wrapper[0] != '\0')
+    argv[n++] = wrapper;
   argv[n++] = nbdkit;
   argv[n++] = "-f";
   argv[n++] = "--exit-with-parent";

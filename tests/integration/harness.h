@@ -6,6 +6,10 @@
  *   GHOSTSWAP_PLUGIN  path of the built plugin (required; tests skip
  *                     with exit code 77 without it)
  *   NBDKIT            the nbdkit binary (default "nbdkit" on $PATH)
+ *   GHOSTSWAP_NBDKIT_WRAPPER
+ *                     a program to start nbdkit through: it is run as
+ *                     "WRAPPER NBDKIT ARGS..." (the backing tests'
+ *                     uring-blocked-exec)
  *   GHOSTSWAP_SEED    seed for the tests' PRNG (default: time-based)
  */
 #ifndef GHOSTSWAP_TEST_HARNESS_H

@@ -8,7 +8,9 @@
 #   - ghostswapd and ghostswapctl run (--help, --version);
 #   - the man pages (man -w, where man is installed, and the files);
 #   - the systemd units (and systemd-analyze verify of the installed ones,
-#     where available), the unit helper, the sleep hook, the docs.
+#     where available), the unit helper, the sleep hook, the docs;
+#   - ghostswap-generator on the example ghostswap.conf, whose units run
+#     installed programs.
 # Then it purges the package, also when a check fails (trap), and checks
 # that nbdkit no longer finds the plugin.
 #
@@ -50,7 +52,9 @@ cleanup () {
     set +e
     if $installed; then
         echo "$prog: dpkg --purge ghostswap"
-        dpkg --purge ghostswap >/dev/null ||
+        # Forced: the test must not leave the package behind, even if
+        # another test's ghostswap device is swap meanwhile.
+        GHOSTSWAP_FORCE_REMOVE=1 dpkg --purge ghostswap >/dev/null ||
             echo "$prog: cleanup: dpkg --purge ghostswap failed" >&2
     fi
     rm -rf "$tmp"
@@ -115,7 +119,8 @@ for p in /usr/sbin/ghostswapd /usr/bin/ghostswapctl; do
 done
 
 # 5. Man pages.
-for m in man1/nbdkit-ghostswap-plugin.1 man1/ghostswapctl.1 man8/ghostswapd.8; do
+for m in man1/nbdkit-ghostswap-plugin.1 man1/ghostswapctl.1 man8/ghostswapd.8 \
+         man5/ghostswap.conf.5 man8/ghostswap-generator.8; do
     [[ -e /usr/share/man/$m.gz ]] && pass "/usr/share/man/$m.gz" ||
         fail "no /usr/share/man/$m.gz"
 done
@@ -131,6 +136,8 @@ for u in ghostswapd@ ghostswap-loop@ ghostswap-nbd@ ghostswap-nbd-swap@; do
     [[ -f $unitdir/$u.service ]] && pass "$unitdir/$u.service" ||
         fail "no $unitdir/$u.service"
 done
+[[ -f /usr/share/bash-completion/completions/ghostswapctl ]] && pass "bash completion of ghostswapctl" ||
+    fail "no /usr/share/bash-completion/completions/ghostswapctl"
 for x in /usr/libexec/ghostswap/ghostswap-unit-helper /lib/systemd/system-sleep/ghostswap; do
     [[ -x $x ]] && pass "$x" || fail "no executable $x"
 done
@@ -139,7 +146,8 @@ rc=$?
 [[ $rc == 0 || $rc == 1 ]] && pass "sleep hook check (exit $rc: $(head -n1 "$tmp/hook.out"))" ||
     fail "sleep hook check exited $rc: $(cat "$tmp/hook.out")"
 # dh_compress gzips documents over 4 KiB: either form is the document.
-for d in README.md README.systemd.md examples/swap0.conf examples/sleep.conf copyright; do
+for d in README.md README.systemd.md examples/swap0.conf examples/sleep.conf \
+         examples/ghostswap.conf copyright; do
     f=/usr/share/doc/ghostswap/$d
     [[ -e $f || -e $f.gz ]] && pass "$f" || fail "no $f (nor $f.gz)"
 done
@@ -154,13 +162,57 @@ if command -v systemd-analyze >/dev/null; then
         fail "systemd-analyze verify (exit $rc): $out"
 fi
 
-# 7. Remove it, and nothing is left.
-installed=false
-if dpkg --purge ghostswap > "$tmp/purge.log" 2>&1; then
-    pass "dpkg --purge ghostswap"
+# The generator, on the example configuration: the units it writes run
+# programs that the package installed.
+gen=/lib/systemd/system-generators/ghostswap-generator
+if [[ -x $gen ]]; then
+    pass "$gen"
+    mkdir -p "$tmp/genroot/etc/ghostswap" "$tmp/gen"
+    ex=/usr/share/doc/ghostswap/examples/ghostswap.conf
+    { [[ -e $ex ]] && cat "$ex" || zcat "$ex.gz"; } > "$tmp/genroot/etc/ghostswap/ghostswap.conf"
+    if GHOSTSWAP_GENERATOR_ROOT=$tmp/genroot "$gen" "$tmp/gen" "$tmp/gen" "$tmp/gen" 2>"$tmp/gen.err" &&
+       [[ ! -s $tmp/gen.err && -f $tmp/gen/ghostswap@swap0.service &&
+          -L $tmp/gen/swap.target.wants/ghostswap-swapon@swap0.service ]]; then
+        pass "ghostswap-generator on the example: $(cd "$tmp/gen" && ls | tr '\n' ' ')"
+    else
+        fail "ghostswap-generator on the example: $(cat "$tmp/gen.err"; ls "$tmp/gen")"
+    fi
+    for exe in $(sed -n 's/^Exec[A-Za-z]*=[-@+!:]*\([^ ]*\).*/\1/p' "$tmp"/gen/*.service | sort -u); do
+        [[ -x $exe ]] && pass "generated units run $exe: installed" ||
+            fail "generated units run $exe, which is not installed"
+    done
 else
-    installed=true
-    fail "dpkg --purge ghostswap: $(cat "$tmp/purge.log")"
+    fail "no executable $gen"
+fi
+
+# 7. Remove it, and nothing is left.  While a ghostswap device is active
+# swap on this host (another test's, say), the prerm must refuse; then
+# GHOSTSWAP_FORCE_REMOVE=1 removes it.
+if /lib/systemd/system-sleep/ghostswap check > "$tmp/inuse" 2>&1; then
+    if dpkg --purge ghostswap > "$tmp/purge.log" 2>&1; then
+        installed=false
+        pass "dpkg --purge ghostswap"
+    else
+        fail "dpkg --purge ghostswap: $(cat "$tmp/purge.log")"
+    fi
+else
+    if dpkg --purge ghostswap > "$tmp/purge.log" 2>&1; then
+        installed=false
+        /lib/systemd/system-sleep/ghostswap check >/dev/null 2>&1 ||
+            fail "dpkg --purge ghostswap went on while a ghostswap device is swap: $(cat "$tmp/inuse")"
+    elif grep -q "refusing to be removed" "$tmp/purge.log"; then
+        pass "dpkg --purge refused while ghostswap swap is active: $(head -n1 "$tmp/inuse")"
+    else
+        fail "dpkg --purge ghostswap: $(cat "$tmp/purge.log")"
+    fi
+    if $installed; then
+        if GHOSTSWAP_FORCE_REMOVE=1 dpkg --purge ghostswap > "$tmp/purge.log" 2>&1; then
+            installed=false
+            pass "GHOSTSWAP_FORCE_REMOVE=1 dpkg --purge ghostswap"
+        else
+            fail "GHOSTSWAP_FORCE_REMOVE=1 dpkg --purge ghostswap: $(cat "$tmp/purge.log")"
+        fi
+    fi
 fi
 if nbdkit ghostswap --dump-plugin >/dev/null 2>&1; then
     fail "nbdkit still finds the plugin after the package was purged"
@@ -168,7 +220,8 @@ else
     pass "nbdkit no longer finds ghostswap"
 fi
 for f in "$plugindir/nbdkit-ghostswap-plugin.so" /usr/sbin/ghostswapd \
-         /lib/systemd/system-sleep/ghostswap "$unitdir/ghostswapd@.service"; do
+         /lib/systemd/system-sleep/ghostswap "$unitdir/ghostswapd@.service" \
+         /lib/systemd/system-generators/ghostswap-generator; do
     [[ -e $f ]] && fail "$f is left after purge"
 done
 

@@ -32,6 +32,13 @@ say "ghostswapd $gs_pid serves $tmp/mnt/swap"
 attach_swap "$tmp/mnt/swap" --direct-io=on
 [ "$(cat "/sys/block/${loop#/dev/}/loop/dio")" = 1 ] ||
     fail "$loop does not use direct I/O"
+# ghostswapctl's device list names the swap device (the control socket
+# $tmp/ctl.sock is the device "ctl").
+list=$(GHOSTSWAP_RUNDIR=$tmp "$GHOSTSWAPCTL" --noheadings -o NAME,FRONTEND,SWAP-DEVICE) ||
+    fail "ghostswapctl (the device list): exit status $?"
+[ "$(echo $list)" = "ctl fuse $loop" ] ||
+    fail "ghostswapctl (the device list): '$list', expected 'ctl fuse $loop'"
+say "ok: ghostswapctl lists $(echo $list)"
 
 swap_e2e
 

@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "device_impl.h"
+#include "core.h"
 #include "ghostswap/device.h"
 #include "table.h"
 #include "test.h"

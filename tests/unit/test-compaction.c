@@ -7,7 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "device_impl.h"
+#include "core.h"
 #include "ghostswap/device.h"
 #include "pool.h"
 #include "table.h"

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "codec.h"
-#include "device_impl.h"
+#include "core.h"
 #include "ghostswap/device.h"
 #include "pattern.h"
 #include "test.h"

@@ -1,4 +1,4 @@
-/* ghostswap: process hardening for serving swap (see harden.h). */
+/* ghostswap service: process hardening for serving swap (see harden.h). */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -14,7 +14,7 @@
 
 #include <linux/capability.h>
 
-#include "ghostswap/harden.h"
+#include "ghostswap/service/harden.h"
 
 /* Linux >= 5.6; older C libraries lack the numbers. */
 #ifndef PR_SET_IO_FLUSHER

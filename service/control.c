@@ -1,4 +1,5 @@
-/* ghostswap: the control socket (see control.h and docs/ghostswapctl.pod).
+/* ghostswap service: the control socket (see ghostswap/service/control.h
+ * and docs/ghostswapctl.pod).
  *
  * Two halves: the commands, which turn one request line into one JSON
  * answer through the engine's calls (gs_control_handle), and the server,
@@ -32,15 +33,17 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <json.h>
+
 #include "cleanup.h"
 #include "errmsg.h"
 #include "ghostswap/backing.h"
 #include "ghostswap/config.h"
-#include "ghostswap/control.h"
 #include "ghostswap/device.h"
+#include "ghostswap/service/control.h"
+#include "ghostswap/service/metrics.h"
 #include "ghostswap/stats.h"
-#include "json.h"
-#include "metrics.h"
+#include "json_value.h"
 
 /* Clients served at once; more are told so and closed. */
 #define GS_CONTROL_MAX_CLIENTS 16
@@ -65,26 +68,73 @@
 #define GS_CONTROL_COMMANDS \
   "stats, metrics, backing, migrate, drain, ram-limit, writeback"
 
-_Static_assert (sizeof (struct gs_stats) == 44 * sizeof (uint64_t),
-                "struct gs_stats changed: add the new fields to stats_json "
-                "in lib/control.c and to lib/metrics.c, then fix this count");
-
 /* ---- Answers ---- */
 
 struct request {
   struct gs_device *dev;
+  struct gs_metrics_source *metrics;  /* may be NULL */
   int fd;                       /* the client's socket, or -1 */
-  struct gs_json j;
-  bool replied;                 /* reply_ok or reply_error opened it */
+  struct json_object *answer;   /* reply_ok or reply_error made it */
+  bool enomem;                  /* a value could not be made */
 };
+
+/* add - set @key of the answer to @v (NULL: a JSON null, which is also
+ * what an out-of-memory constructor returns: @ok false says which). */
+static void
+add (struct request *rq, const char *key, struct json_object *v, bool ok)
+{
+  if (!ok || json_object_object_add (rq->answer, key, v) < 0) {
+    json_object_put (v);
+    rq->enomem = true;
+  }
+}
+
+static void
+add_bool (struct request *rq, const char *key, bool v)
+{
+  struct json_object *o = json_object_new_boolean (v);
+  add (rq, key, o, o != NULL);
+}
+
+static void
+add_int (struct request *rq, const char *key, int64_t v)
+{
+  struct json_object *o = json_object_new_int64 (v);
+  add (rq, key, o, o != NULL);
+}
+
+static void
+add_uint (struct request *rq, const char *key, uint64_t v)
+{
+  struct json_object *o = json_object_new_uint64 (v);
+  add (rq, key, o, o != NULL);
+}
+
+static void
+add_string (struct request *rq, const char *key, const char *s, size_t len)
+{
+  struct json_object *o = gs_json_string (s, len);
+  add (rq, key, o, o != NULL);
+}
+
+/* new_answer - start the answer {"ok":@ok}, dropping any earlier one. */
+static void
+new_answer (struct request *rq, bool ok)
+{
+  json_object_put (rq->answer);
+  rq->answer = json_object_new_object ();
+  if (rq->answer == NULL) {
+    rq->enomem = true;
+    return;
+  }
+  add_bool (rq, "ok", ok);
+}
 
 /* reply_ok - open the answer {"ok":true, ...: a command adds its fields. */
 static void
 reply_ok (struct request *rq)
 {
-  gs_json_object_begin (&rq->j, NULL);
-  gs_json_bool (&rq->j, "ok", true);
-  rq->replied = true;
+  new_answer (rq, true);
 }
 
 /* reply_error - open the answer {"ok":false,"error":"...", ...; a command
@@ -98,13 +148,12 @@ reply_error (struct request *rq, const char *fmt, ...)
   va_start (ap, fmt);
   vsnprintf (msg, sizeof msg, fmt, ap);
   va_end (ap);
-  gs_json_object_begin (&rq->j, NULL);
-  gs_json_bool (&rq->j, "ok", false);
-  gs_json_string (&rq->j, "error", msg);
-  rq->replied = true;
+  new_answer (rq, false);
+  if (rq->answer != NULL)
+    add_string (rq, "error", msg, strlen (msg));
 }
 
-/* The text of errno @r (either sign); strerrordesc_np: see lib/errmsg.h. */
+/* The text of errno @r (either sign); strerrordesc_np: see common/errmsg.h. */
 static const char *
 errstr (int r, char *buf, size_t len)
 {
@@ -143,56 +192,76 @@ quote (const char *s, char *buf, size_t len)
 
 /* ---- The engine's figures as JSON ---- */
 
-static void
-stats_json (struct gs_json *j, const struct gs_stats *st)
+/* obj_add - add @v (made by a json-c constructor: NULL is out of
+ * memory, except from gs_json_double, where it is a null) to @o. */
+static bool
+obj_add (struct json_object *o, const char *key, struct json_object *v)
 {
-#define U(field) gs_json_uint (j, #field, st->field)
-#define D(field) gs_json_double (j, #field, st->field)
-  gs_json_object_begin (j, "stats");
-  U (size); U (slots); U (ram_limit);
-  U (slots_empty); U (slots_same); U (slots_same_zero);
-  U (slots_ram); U (slots_ram_raw); U (slots_backing);
-  U (stored_bytes); U (compressed_bytes);
-  U (pool_bytes); U (pool_live_bytes); U (pool_garbage_bytes);
-  D (pool_fragmentation); D (compression_ratio); D (memory_ratio);
-  U (metadata_bytes); D (metadata_per_ram_slot);
-  U (clusters); U (rmap_bytes); D (metadata_per_backing_slot);
-  U (segments); U (compactions); U (objects_moved);
-  U (backings); U (backing_slots); U (backing_used);
-  U (writeback_pages); U (writeback_batches); U (writeback_second_chance);
-  U (backing_read_errors); U (backing_write_errors);
-  U (reads); U (writes); U (trims); U (zeroes); U (flushes);
-  U (caches); U (extents); U (bytes_read); U (bytes_written);
-  U (errors); U (enospc);
-  gs_json_object_end (j);
-#undef U
-#undef D
+  if (json_object_object_add (o, key, v) < 0) {
+    json_object_put (v);
+    return false;
+  }
+  return true;
 }
 
-static void
-backings_json (struct gs_json *j, const struct gs_backing_info *b, unsigned n)
+/* stats_json - @st as an object, one key per statistic (GS_STATS_FIELDS).
+ * Return: the object, or NULL (out of memory). */
+static struct json_object *
+stats_json (const struct gs_stats *st)
 {
+  struct json_object *o = json_object_new_object ();
+  bool ok = o != NULL;
+
+#define GS_STATS_JSON_U(v) json_object_new_uint64 (v)
+#define GS_STATS_JSON_D(v) gs_json_double (v)
+#define GS_STATS_KEY(type, field, metric, kind, label, help)            \
+  if (ok) {                                                             \
+    struct json_object *v = GS_STATS_JSON_##type (st->field);           \
+    ok = (v != NULL || #type[0] == 'D') && obj_add (o, #field, v);      \
+  }
+  GS_STATS_FIELDS (GS_STATS_KEY)
+#undef GS_STATS_KEY
+#undef GS_STATS_JSON_U
+#undef GS_STATS_JSON_D
+  if (!ok) {
+    json_object_put (o);
+    return NULL;
+  }
+  return o;
+}
+
+/* backings_json - the @n backings at @b as an array of objects.
+ * Return: the array, or NULL (out of memory). */
+static struct json_object *
+backings_json (const struct gs_backing_info *b, unsigned n)
+{
+  struct json_object *a = json_object_new_array_ext ((int) n);
   unsigned i;
 
-  gs_json_array_begin (j, "backings");
-  for (i = 0; i < n; i++) {
-    gs_json_object_begin (j, NULL);
-    gs_json_string_len (j, "path", b[i].path,
-                        strnlen (b[i].path, sizeof b[i].path));
-    gs_json_uint (j, "id", b[i].id);
-    gs_json_uint (j, "size", b[i].size);
-    gs_json_uint (j, "slots", b[i].slots);
-    gs_json_uint (j, "used", b[i].used);
-    gs_json_bool (j, "healthy", b[i].healthy);
-    gs_json_bool (j, "draining", b[i].draining);
-    gs_json_bool (j, "block_device", b[i].block_device);
-    gs_json_uint (j, "reads", b[i].reads);
-    gs_json_uint (j, "writes", b[i].writes);
-    gs_json_uint (j, "read_errors", b[i].read_errors);
-    gs_json_uint (j, "write_errors", b[i].write_errors);
-    gs_json_object_end (j);
+  for (i = 0; a != NULL && i < n; i++) {
+    struct json_object *o = json_object_new_object ();
+    bool ok = o != NULL;
+
+    ok = ok && obj_add (o, "path",
+                        gs_json_string (b[i].path,
+                                        strnlen (b[i].path, sizeof b[i].path)));
+#define GS_BACKING_JSON_U(v) json_object_new_uint64 (v)
+#define GS_BACKING_JSON_I(v) json_object_new_uint64 (v)
+#define GS_BACKING_JSON_B(v) json_object_new_boolean (v)
+#define GS_BACKING_KEY(type, field, metric, kind, help)                 \
+    ok = ok && obj_add (o, #field, GS_BACKING_JSON_##type (b[i].field));
+    GS_BACKING_FIELDS (GS_BACKING_KEY)
+#undef GS_BACKING_KEY
+#undef GS_BACKING_JSON_U
+#undef GS_BACKING_JSON_I
+#undef GS_BACKING_JSON_B
+    if (!ok || json_object_array_add (a, o) < 0) {
+      json_object_put (o);
+      json_object_put (a);
+      a = NULL;
+    }
   }
-  gs_json_array_end (j);
+  return a;
 }
 
 /* drain_message - the drain's error message: the engine's, else the
@@ -211,26 +280,58 @@ drain_message (const struct gs_drain_status *d, char *buf, size_t len)
   return "";
 }
 
-static void
-drain_json (struct gs_json *j, const struct gs_drain_status *d)
+/* drain_json - @d as an object.  Return: it, or NULL (out of memory). */
+static struct json_object *
+drain_json (const struct gs_drain_status *d)
 {
-  char msg[256];
+  struct json_object *o = json_object_new_object ();
+  const char *msg;
+  char buf[256];
+  bool ok = o != NULL;
 
-  gs_json_object_begin (j, "drain");
-  gs_json_bool (j, "running", d->running);
-  gs_json_bool (j, "migrate", d->migrate);
-  gs_json_string_len (j, "source", d->source,
-                      strnlen (d->source, sizeof d->source));
-  gs_json_string_len (j, "target", d->target,
-                      strnlen (d->target, sizeof d->target));
-  gs_json_uint (j, "total", d->total);
-  gs_json_uint (j, "done", d->done);
-  gs_json_uint (j, "skipped", d->skipped);
-  gs_json_double (j, "bytes_per_sec", d->bytes_per_sec);
-  gs_json_double (j, "seconds", d->seconds);
-  gs_json_int (j, "result", d->result);
-  gs_json_string (j, "message", drain_message (d, msg, sizeof msg));
-  gs_json_object_end (j);
+  msg = drain_message (d, buf, sizeof buf);
+#define D(key, v) ok = ok && obj_add (o, key, v)
+  D ("running", json_object_new_boolean (d->running));
+  D ("migrate", json_object_new_boolean (d->migrate));
+  D ("source", gs_json_string (d->source, strnlen (d->source,
+                                                   sizeof d->source)));
+  D ("target", gs_json_string (d->target, strnlen (d->target,
+                                                   sizeof d->target)));
+  D ("total", json_object_new_uint64 (d->total));
+  D ("done", json_object_new_uint64 (d->done));
+  D ("skipped", json_object_new_uint64 (d->skipped));
+  D ("bytes_per_sec", gs_json_double (d->bytes_per_sec));
+  D ("seconds", gs_json_double (d->seconds));
+  D ("result", json_object_new_int (d->result));
+  D ("message", gs_json_string (msg, strlen (msg)));
+#undef D
+  if (!ok) {
+    json_object_put (o);
+    return NULL;
+  }
+  return o;
+}
+
+/* add_stats, add_backings, add_drain - the figures into the answer. */
+static void
+add_stats (struct request *rq, const struct gs_stats *st)
+{
+  struct json_object *o = stats_json (st);
+  add (rq, "stats", o, o != NULL);
+}
+
+static void
+add_backings (struct request *rq, const struct gs_backing_info *b, unsigned n)
+{
+  struct json_object *o = backings_json (b, n);
+  add (rq, "backings", o, o != NULL);
+}
+
+static void
+add_drain (struct request *rq, const struct gs_drain_status *d)
+{
+  struct json_object *o = drain_json (d);
+  add (rq, "drain", o, o != NULL);
 }
 
 /* list_backings - every backing into a malloc'd array (*@bp, free it).
@@ -314,30 +415,26 @@ cmd_stats (struct request *rq, char **args, unsigned nargs)
   }
   gs_drain_get_status (rq->dev, &d);
   reply_ok (rq);
-  stats_json (&rq->j, &st);
-  backings_json (&rq->j, b, (unsigned) n);
-  drain_json (&rq->j, &d);
+  add_stats (rq, &st);
+  add_backings (rq, b, (unsigned) n);
+  add_drain (rq, &d);
 }
 
 static void
 cmd_metrics (struct request *rq, char **args, unsigned nargs)
 {
-  CLEANUP_FREE struct gs_backing_info *b = NULL;
+  struct gs_metrics_source anon = { .dev = rq->dev, .name = "",
+                                    .frontend = "", .transport = "" };
   CLEANUP_FREE char *text = NULL;
-  struct gs_stats st;
-  struct gs_drain_status d;
   size_t len;
-  int n;
 
-  gs_get_stats (rq->dev, &st);
-  n = list_backings (rq->dev, &b);
-  gs_drain_get_status (rq->dev, &d);
-  if (n < 0 || gs_metrics_format (&st, b, (unsigned) n, &d, &text, &len) < 0) {
+  if (gs_metrics_collect (rq->metrics ? rq->metrics : &anon, &text,
+                          &len) < 0) {
     reply_error (rq, "metrics: out of memory");
     return;
   }
   reply_ok (rq);
-  gs_json_string_len (&rq->j, "text", text, len);
+  add_string (rq, "text", text, len);
 }
 
 static void
@@ -381,7 +478,7 @@ cmd_backing_drain (struct request *rq, char **args, unsigned nargs)
     return;
   }
   reply_ok (rq);
-  gs_json_bool (&rq->j, "started", true);
+  add_bool (rq, "started", true);
 }
 
 static void
@@ -395,7 +492,7 @@ cmd_backing_list (struct request *rq, char **args, unsigned nargs)
     return;
   }
   reply_ok (rq);
-  backings_json (&rq->j, b, (unsigned) n);
+  add_backings (rq, b, (unsigned) n);
 }
 
 /* migrate A B [SIZE]: attach B (already attached is fine), then drain A
@@ -432,8 +529,8 @@ cmd_migrate (struct request *rq, char **args, unsigned nargs)
     return;
   }
   reply_ok (rq);
-  gs_json_bool (&rq->j, "started", true);
-  gs_json_bool (&rq->j, "attached", attached);
+  add_bool (rq, "started", true);
+  add_bool (rq, "attached", attached);
 }
 
 static void
@@ -443,7 +540,7 @@ cmd_drain_status (struct request *rq, char **args, unsigned nargs)
 
   gs_drain_get_status (rq->dev, &d);
   reply_ok (rq);
-  drain_json (&rq->j, &d);
+  add_drain (rq, &d);
 }
 
 static void
@@ -502,7 +599,7 @@ cmd_drain_wait (struct request *rq, char **args, unsigned nargs)
                  d.migrate ? "migration" : "drain",
                  (int) strnlen (d.source, sizeof d.source), d.source,
                  drain_message (&d, msg, sizeof msg));
-  drain_json (&rq->j, &d);
+  add_drain (rq, &d);
 }
 
 static void
@@ -523,7 +620,7 @@ cmd_ram_limit (struct request *rq, char **args, unsigned nargs)
     return;
   }
   reply_ok (rq);
-  gs_json_uint (&rq->j, "ram_limit", bytes);
+  add_uint (rq, "ram_limit", bytes);
 }
 
 static void
@@ -548,7 +645,7 @@ cmd_writeback (struct request *rq, char **args, unsigned nargs)
     return;
   }
   reply_ok (rq);
-  gs_json_int (&rq->j, "pages", r);
+  add_int (rq, "pages", r);
 }
 
 static void
@@ -607,13 +704,18 @@ static const struct command commands[] = {
 static void
 cmd_help (struct request *rq, char **args, unsigned nargs)
 {
+  struct json_object *a = json_object_new_array_ext ((int) NCOMMANDS);
+  bool ok = a != NULL;
   size_t i;
 
   reply_ok (rq);
-  gs_json_array_begin (&rq->j, "commands");
-  for (i = 0; i < NCOMMANDS; i++)
-    gs_json_string (&rq->j, NULL, commands[i].usage);
-  gs_json_array_end (&rq->j);
+  for (i = 0; ok && i < NCOMMANDS; i++) {
+    struct json_object *u = json_object_new_string (commands[i].usage);
+    ok = u != NULL && json_object_array_add (a, u) == 0;
+    if (!ok)
+      json_object_put (u);
+  }
+  add (rq, "commands", a, ok);
 }
 
 /* usages - "U1 | U2 | ..." for the commands starting with @word. */
@@ -640,7 +742,7 @@ well_formed (const char *line, size_t len)
     if ((c < 0x20 && c != '\t') || c == 0x7f)
       return false;
   }
-  return gs_json_utf8_valid (line, len);
+  return gs_utf8_valid (line, len);
 }
 
 /* dispatch - split @line (modified) into words and run its command. */
@@ -700,19 +802,38 @@ dispatch (struct request *rq, char *line)
 static const char answer_enomem[] =
   "{\"ok\":false,\"error\":\"out of memory\"}\n";
 
+/* finish - the text of @answer (NULL: out of memory) as a malloc'd JSON
+ * line, newline included, or NULL for out of memory. */
+static char *
+finish (struct json_object *answer, size_t *lenp)
+{
+  const char *text;
+  size_t n;
+  char *p;
+
+  if (answer == NULL || (text = gs_json_text (answer, &n)) == NULL)
+    return NULL;
+  p = malloc (n + 2);
+  if (p == NULL)
+    return NULL;
+  memcpy (p, text, n);
+  p[n] = '\n';
+  p[n + 1] = '\0';
+  *lenp = n + 1;
+  return p;
+}
+
 /* answer - the answer to @line (@len bytes, no newline) as a malloc'd
  * JSON line, newline included, or NULL for out of memory.  @fd is the
  * client's socket, or -1. */
 static char *
-answer (struct gs_device *dev, int fd, const char *line, size_t len,
-        size_t *lenp)
+answer (struct gs_device *dev, struct gs_metrics_source *metrics,
+        int fd, const char *line, size_t len, size_t *lenp)
 {
-  struct request rq = { .dev = dev, .fd = fd };
+  struct request rq = { .dev = dev, .metrics = metrics, .fd = fd };
   CLEANUP_FREE char *copy = NULL;
-  char *text, *p;
-  size_t n;
+  char *text;
 
-  gs_json_init (&rq.j);
   if (len >= GS_CONTROL_MAX_REQUEST)
     reply_error (&rq, "request too long (max %d bytes)",
                  GS_CONTROL_MAX_REQUEST);
@@ -723,33 +844,25 @@ answer (struct gs_device *dev, int fd, const char *line, size_t len,
     reply_error (&rq, "out of memory");
   else
     dispatch (&rq, copy);
-  if (!rq.replied)                      /* a command forgot to answer */
+  if (rq.answer == NULL && !rq.enomem)  /* a command forgot to answer */
     reply_error (&rq, "internal error: no answer");
-  gs_json_object_end (&rq.j);
 
-  if (gs_json_finish (&rq.j, &text, &n) < 0)
-    return NULL;
-  p = realloc (text, n + 2);
-  if (p == NULL) {
-    free (text);
-    return NULL;
-  }
-  p[n] = '\n';
-  p[n + 1] = '\0';
-  *lenp = n + 1;
-  return p;
+  text = rq.enomem ? NULL : finish (rq.answer, lenp);
+  json_object_put (rq.answer);
+  return text;
 }
 
 /* gs_control_handle - see control.h. */
 size_t
-gs_control_handle (struct gs_device *dev, const char *line,
-                   char *out, size_t outlen)
+gs_control_handle (struct gs_device *dev,
+                   struct gs_metrics_source *metrics,
+                   const char *line, char *out, size_t outlen)
 {
   CLEANUP_FREE char *text = NULL;
   const char *a;
-  size_t len;
+  size_t len = 0;
 
-  text = answer (dev, -1, line, strlen (line), &len);
+  text = answer (dev, metrics, -1, line, strlen (line), &len);
   a = text ? text : answer_enomem;
   if (text == NULL)
     len = strlen (answer_enomem);
@@ -774,6 +887,7 @@ struct client {
 
 struct gs_control {
   struct gs_device *dev;
+  struct gs_metrics_source *metrics;  /* may be NULL */
   char path[sizeof ((struct sockaddr_un *) NULL)->sun_path];
   dev_t sock_dev;               /* the socket file we made, to unlink it */
   ino_t sock_ino;
@@ -805,20 +919,17 @@ send_all (int fd, const char *buf, size_t len)
 static void
 send_error (int fd, const char *msg)
 {
-  struct gs_json j;
-  char *text;
+  struct request rq = { .fd = fd };
+  CLEANUP_FREE char *text = NULL;
   size_t len;
 
-  gs_json_init (&j);
-  gs_json_object_begin (&j, NULL);
-  gs_json_bool (&j, "ok", false);
-  gs_json_string (&j, "error", msg);
-  gs_json_object_end (&j);
-  if (gs_json_finish (&j, &text, &len) == 0) {
-    if (send_all (fd, text, len))
-      send_all (fd, "\n", 1);
-    free (text);
-  }
+  reply_error (&rq, "%s", msg);
+  text = rq.enomem ? NULL : finish (rq.answer, &len);
+  json_object_put (rq.answer);
+  if (text != NULL)
+    send_all (fd, text, len);
+  else
+    send_all (fd, answer_enomem, strlen (answer_enomem));
 }
 
 static void
@@ -910,7 +1021,7 @@ serve_line (struct gs_control *ctl, int fd, const char *line, size_t len)
 
   if (len > 0 && line[len - 1] == '\r')
     len--;
-  text = answer (ctl->dev, fd, line, len, &n);
+  text = answer (ctl->dev, ctl->metrics, fd, line, len, &n);
   if (text == NULL)
     return send_all (fd, answer_enomem, strlen (answer_enomem));
   return send_all (fd, text, n);
@@ -1212,6 +1323,7 @@ unlink_ours (struct gs_control *ctl)
 /* gs_control_start - see control.h. */
 int
 gs_control_start (struct gs_device *dev, const char *path,
+                  struct gs_metrics_source *metrics,
                   struct gs_control **ctlp, char *err, size_t errlen)
 {
   struct sockaddr_un addr = { .sun_family = AF_UNIX };
@@ -1238,6 +1350,7 @@ gs_control_start (struct gs_device *dev, const char *path,
   if (ctl == NULL)
     return gs_errmsg (err, errlen, -ENOMEM, "control socket: out of memory");
   ctl->dev = dev;
+  ctl->metrics = metrics;
   memcpy (ctl->path, addr.sun_path, sizeof ctl->path);
   ctl->listen_fd = ctl->wake_fd = -1;
   pthread_mutex_init (&ctl->lock, NULL);
