@@ -31,13 +31,6 @@
 #include "fuzz.h"
 #include "ghostswap/config.h"
 
-static const char *const keys[] = {
-  "size", "ram-limit", "compression-level", "compact-threshold", "backing",
-  "backing-size", "punch-holes", "writeback-high", "writeback-low",
-  "control", "fault-injection",
-};
-#define NKEYS (sizeof keys / sizeof keys[0])
-
 static regex_t size_re;
 
 int
@@ -149,14 +142,21 @@ snapshot (struct gs_config *snap, const struct gs_config *cfg)
     abort ();
 }
 
+/* Whether @key is documented: a line of gs_config_help starting with
+ * "KEY=" (the --help text is the list of keys). */
 static bool
 known_key (const char *key)
 {
-  size_t i;
+  const char *line = gs_config_help;
+  size_t len = strlen (key);
 
-  for (i = 0; i < NKEYS; i++)
-    if (strcmp (keys[i], key) == 0)
+  while (line && *line) {
+    if (line[0] != ' ' && strncmp (line, key, len) == 0 && line[len] == '=')
       return true;
+    line = strchr (line, '\n');
+    if (line)
+      line++;
+  }
   return false;
 }
 
