@@ -139,9 +139,16 @@ detach_locked (struct gs_device *dev, struct gs_backing *b, unsigned own_refs,
                       "backing: %s still holds %llu live pages: drain it "
                       "first (ghostswapctl backing drain %s)", b->path,
                       (unsigned long long) used, b->path);
-  /* A scrub of it is brief: wait for it rather than refuse. */
-  while (b->scrub_refs > 0)
-    pthread_cond_wait (&dev->backing_cond, &dev->backing_lock);
+  /* A scrub of it is brief: wait for it rather than refuse.  The wait
+   * lets go of backing_lock, so hold a reference meanwhile: another
+   * detach (a migration's end racing a "backing remove") is then refused
+   * instead of freeing @b under us. */
+  if (b->scrub_refs > 0) {
+    b->refs++;
+    while (b->scrub_refs > 0)
+      pthread_cond_wait (&dev->backing_cond, &dev->backing_lock);
+    b->refs--;
+  }
   /* A drain detaches its own source (own_refs > 0) while it still takes
    * no new pages. */
   if (b->refs > own_refs

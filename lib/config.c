@@ -4,6 +4,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -180,16 +181,20 @@ gs_parse_size (const char *str, uint64_t *out)
   const char *p = str;
   uint64_t v = 0, mult = 1;
   unsigned shift = 0;
+  bool overflow = false;
 
   while (isspace ((unsigned char) *p))
     p++;
   if (!isdigit ((unsigned char) *p))
     return -EINVAL;
+  /* Too many digits is -ERANGE only for a string that is a size at all:
+   * the syntax is checked to the end first. */
   for (; isdigit ((unsigned char) *p); p++) {
     unsigned d = (unsigned) (*p - '0');
     if (v > (UINT64_MAX - d) / 10)
-      return -ERANGE;
-    v = v * 10 + d;
+      overflow = true;
+    else
+      v = v * 10 + d;
   }
   switch (*p) {
   case '\0': break;
@@ -200,7 +205,9 @@ gs_parse_size (const char *str, uint64_t *out)
   case 't': case 'T': shift = 40; p++; break;
   case 'p': case 'P': shift = 50; p++; break;
   case 'e': case 'E': shift = 60; p++; break;
-  default: return -EINVAL;
+  default:
+    if (!isspace ((unsigned char) *p))     /* blanks may follow, as below */
+      return -EINVAL;
   }
   if (shift > 0) {
     /* Accept "K", "KB" and "KiB" alike: all mean 1024. */
@@ -214,7 +221,7 @@ gs_parse_size (const char *str, uint64_t *out)
   if (*p != '\0')
     return -EINVAL;
   mult = UINT64_C (1) << shift;
-  if (v > (uint64_t) INT64_MAX / mult)
+  if (overflow || v > (uint64_t) INT64_MAX / mult)
     return -ERANGE;
   *out = v * mult;
   return 0;

@@ -16,6 +16,10 @@ packages=(
   libisal-dev                     # crc32c of backing pages (ISA-L)
   libjson-c-dev libmicrohttpd-dev # the service: control JSON, metrics over HTTP
   perl                            # pod2man, for the man pages
+  # sanitizer builds of .ci/run: gcc's ThreadSanitizer runtime (build-tsan);
+  # clang with its runtimes (libFuzzer, ASan, UBSan: only recommended by
+  # clang, so named here) for the fuzz harnesses (build-fuzz)
+  libtsan2 clang libclang-rt-dev
   # run and test (libnbd-bin: nbdinfo, nbdcopy, nbdfuse; systemd:
   # systemd-analyze for the unit tests; man-db, shellcheck: doc and script
   # checks; debhelper, dpkg-dev, fakeroot: the Debian package test)

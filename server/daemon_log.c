@@ -21,7 +21,7 @@ log_setup (bool use_syslog, bool verbose)
 /* vlog - one line at syslog @priority; on stderr, warnings and errors are
  * marked as such.  A single fprintf call per line keeps lines from
  * different threads whole (stdio locks the stream per call). */
-static void
+static void __attribute__ ((format (printf, 2, 0)))
 vlog (int priority, const char *fmt, va_list ap)
 {
   char msg[2048];

@@ -374,7 +374,7 @@ detach_stdio (void)
 }
 
 /* libfuse's own messages follow ours (syslog once daemonized). */
-static void
+static void __attribute__ ((format (printf, 2, 0)))
 fuse_log_to_ours (enum fuse_log_level level, const char *fmt, va_list ap)
 {
   char msg[1024];

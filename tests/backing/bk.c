@@ -322,7 +322,7 @@ exchange (const char *req, size_t len, unsigned n, char **ans)
   free (buf);
 }
 
-static char *
+static char * __attribute__ ((format (printf, 1, 0)))
 vctl (const char *fmt, va_list ap)
 {
   char req[4096];

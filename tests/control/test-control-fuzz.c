@@ -156,7 +156,7 @@ fuzz_handle (struct gs_device *dev, uint64_t *s, unsigned long iters)
 /* ---- The socket under attack ---- */
 
 static char sock[100];
-static volatile bool stop_attack;
+static bool stop_attack;           /* atomic: the attackers stop */
 
 static int
 try_connect (void)
@@ -189,7 +189,7 @@ attacker (void *arg)
   uint64_t s = *(uint64_t *) arg;
   char buf[6000];
 
-  while (!stop_attack) {
+  while (!__atomic_load_n (&stop_attack, __ATOMIC_ACQUIRE)) {
     int fd = try_connect (), k, n = (int) rnd_below (&s, 8);
 
     if (fd < 0) {
@@ -239,7 +239,7 @@ fuzz_socket (struct gs_device *dev, const char *dir, uint64_t *s)
 
   snprintf (sock, sizeof sock, "%s/ctl.sock", dir);
   CHECKF (gs_control_start (dev, sock, NULL, &ctl, err, sizeof err) == 0, "%s", err);
-  stop_attack = false;
+  __atomic_store_n (&stop_attack, false, __ATOMIC_RELEASE);
   for (i = 0; i < NATTACKERS; i++) {
     seeds[i] = rnd_next (s);
     CHECK (pthread_create (&t[i], NULL, attacker, &seeds[i]) == 0);
@@ -274,7 +274,7 @@ fuzz_socket (struct gs_device *dev, const char *dir, uint64_t *s)
     close (fd);
     usleep (20000);
   }
-  stop_attack = true;
+  __atomic_store_n (&stop_attack, true, __ATOMIC_RELEASE);
   for (i = 0; i < NATTACKERS; i++)
     pthread_join (t[i], NULL);
   fprintf (stderr, "%s: %d checks under attack\n", test_argv0, checks);

@@ -61,7 +61,7 @@ on_signal (int sig)
   raise (sig);
 }
 
-static void
+static void __attribute__ ((format (printf, 2, 0)))
 vmessage (const char *what, const char *fmt, va_list ap)
 {
   char buf[4096];

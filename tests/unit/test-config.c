@@ -95,6 +95,10 @@ main (int argc, char *argv[])
   size_is ("5P", 5ull << 50);
   size_is ("7E", 7ull << 60);
   size_is ("64G", 64ull << 30);
+  /* Blanks around, with or without a unit (found by fuzz-config). */
+  size_is (" 16 ", 16);
+  size_is ("\t4096\t", 4096);
+  size_is (" 16K ", 16ull << 10);
   size_is ("9223372036854775807", (uint64_t) INT64_MAX);
   size_is ("9223372036854771712", GS_MAX_SIZE);
   for (i = 0; i < sizeof units / sizeof units[0]; i++)
@@ -123,6 +127,11 @@ main (int argc, char *argv[])
   size_fails ("-1G", -EINVAL);
   size_fails ("+1", -EINVAL);
   size_fails ("1X", -EINVAL);
+  /* Junk after too many digits is junk, not a number out of range (found
+   * by tests/fuzz/fuzz-config). */
+  size_fails ("99999999999999999999999x", -EINVAL);
+  size_fails ("77777777777777777777777777777on", -EINVAL);
+  size_fails ("99999999999999999999999 G", -EINVAL);
   size_fails ("1Gx", -EINVAL);
   size_fails ("1GG", -EINVAL);
   size_fails ("1Ki", -EINVAL);
