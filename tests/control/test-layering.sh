@@ -31,7 +31,7 @@ for h in "$src"/lib/*.h; do
 done
 
 # 3. The front ends: one start-up path (gs_service_*), not its parts.
-for f in "$src/plugin/ghostswap.c" "$src/server/ghostswapd.c"; do
+for f in "$src/plugin/ghostswap.c" "$src/server/ghostswapd/ghostswapd.c"; do
     if grep -nE '\b(gs_harden_process|gs_control_start|gs_backing_add|gs_device_create)\b' "$f"; then
         fail "${f#"$src"/} starts the device by itself instead of through gs_service_*"
     fi

@@ -1,6 +1,6 @@
 /* Fuzz the control socket's JSON values (service/json_value.c: what
- * json-c does not do the way the protocol promises) against the reader
- * ghostswapctl's tests use (server/json_read.c).
+ * json-c does not do the way the protocol promises) against the tests'
+ * independent reader (tests/fuzz/json_read.c).
  *
  * The input is split at NUL bytes into pieces (the first 8 bytes are
  * also a 64-bit integer and a double).  Checked:
