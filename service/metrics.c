@@ -339,6 +339,22 @@ resident_peak (void)
   return kib * 1024;
 }
 
+/* gs_metrics_get_info - see metrics.h. */
+void
+gs_metrics_get_info (const struct gs_metrics_source *src,
+                     struct gs_metrics_info *info)
+{
+  info->version = PACKAGE_VERSION;
+  info->frontend = src->frontend;
+  info->transport_reason[0] = '\0';
+  if (src->transport_fn != NULL)
+    info->transport = src->transport_fn (src->transport_arg,
+                                         info->transport_reason,
+                                         sizeof info->transport_reason);
+  else
+    info->transport = __atomic_load_n (&src->transport, __ATOMIC_ACQUIRE);
+}
+
 /* gs_metrics_collect - see metrics.h. */
 int
 gs_metrics_collect (struct gs_metrics_source *src, char **textp, size_t *lenp)
@@ -346,10 +362,10 @@ gs_metrics_collect (struct gs_metrics_source *src, char **textp, size_t *lenp)
   CLEANUP_FREE struct gs_backing_info *b = NULL;
   struct gs_latency lat;
   struct gs_drain_status d;
+  struct gs_metrics_info info;
   struct gs_stats st;
   struct gs_metrics_input in = {
-    .name = src->name, .frontend = src->frontend,
-    .version = PACKAGE_VERSION, .stats = &st, .drain = &d,
+    .name = src->name, .stats = &st, .drain = &d,
   };
 
   b = malloc (GS_MAX_BACKINGS * sizeof *b);
@@ -366,7 +382,10 @@ gs_metrics_collect (struct gs_metrics_source *src, char **textp, size_t *lenp)
     gs_latency_snapshot (src->latency, &lat);
     in.latency = &lat;
   }
-  in.transport = __atomic_load_n (&src->transport, __ATOMIC_ACQUIRE);
+  gs_metrics_get_info (src, &info);
+  in.version = info.version;
+  in.frontend = info.frontend;
+  in.transport = info.transport;
   in.memory_peak_bytes = st.memory_peak_bytes;
   in.resident_peak_bytes = resident_peak ();
   return gs_metrics_format (&in, textp, lenp);

@@ -296,6 +296,8 @@ gs_service_start (struct gs_device *dev, const struct gs_config *cfg,
   svc->metrics.name = svc->name;
   svc->metrics.frontend = params->frontend;
   svc->metrics.transport = params->transport ? params->transport : "none";
+  svc->metrics.transport_fn = params->transport_fn;
+  svc->metrics.transport_arg = params->transport_arg;
   svc->metrics.latency = params->latency;
 
   r = start_sampler (svc);

@@ -26,6 +26,7 @@
 #include "ghostswap/config.h"
 #include "ghostswap/device.h"
 #include "ghostswap/service/latency.h"
+#include "ghostswap/service/metrics.h"
 
 enum gs_log_level { GS_LOG_ERROR, GS_LOG_WARNING, GS_LOG_INFO, GS_LOG_DEBUG };
 
@@ -37,6 +38,10 @@ struct gs_service;
 struct gs_service_params {
   const char *frontend;         /* "nbd" (the plugin) or "fuse" (ghostswapd) */
   const char *transport;        /* as gs_service_set_transport; NULL: "none" */
+  gs_transport_fn transport_fn; /* NULL, or the transport serving now
+                                 * (ghostswapd: uring or dev), asked
+                                 * whenever info is shown */
+  void *transport_arg;
   const char *default_name;     /* when neither name= nor control= gives one */
   struct gs_latency *latency;   /* the front end's recorder (may be NULL) */
   gs_log_fn log;
