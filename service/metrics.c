@@ -300,28 +300,6 @@ gs_metrics_format (const struct gs_metrics_input *in,
   return 0;
 }
 
-/* peak_update - raise *@peak to @v if it is below. */
-static void
-peak_update (uint64_t *peak, uint64_t v)
-{
-  uint64_t old = __atomic_load_n (peak, __ATOMIC_RELAXED);
-
-  while (old < v
-         && !__atomic_compare_exchange_n (peak, &old, v, true,
-                                          __ATOMIC_RELAXED, __ATOMIC_RELAXED))
-    ;
-}
-
-/* gs_metrics_sample - see metrics.h. */
-void
-gs_metrics_sample (struct gs_metrics_source *src)
-{
-  struct gs_stats st;
-
-  gs_get_stats (src->dev, &st);
-  peak_update (&src->memory_peak, st.pool_bytes + st.metadata_bytes);
-}
-
 /* resident_peak - VmHWM of /proc/self/status in bytes, or 0. */
 static uint64_t
 resident_peak (void)
@@ -372,7 +350,6 @@ gs_metrics_collect (struct gs_metrics_source *src, char **textp, size_t *lenp)
   if (b == NULL)
     return -ENOMEM;
   gs_get_stats (src->dev, &st);
-  peak_update (&src->memory_peak, st.pool_bytes + st.metadata_bytes);
   in.nbackings = gs_backing_list (src->dev, b, GS_MAX_BACKINGS);
   if (in.nbackings > GS_MAX_BACKINGS)
     in.nbackings = GS_MAX_BACKINGS;

@@ -41,8 +41,6 @@ struct gs_metrics_source {
   gs_transport_fn transport_fn; /* may be NULL */
   void *transport_arg;
   const struct gs_latency *latency;  /* may be NULL */
-  uint64_t memory_peak;         /* atomic: the highest pool_bytes +
-                                 * metadata_bytes seen (gs_metrics_sample) */
 };
 
 /* Everything one exposition shows, for gs_metrics_format. */
@@ -77,12 +75,6 @@ void gs_metrics_get_info (const struct gs_metrics_source *src,
  */
 int gs_metrics_format (const struct gs_metrics_input *in,
                        char **textp, size_t *lenp);
-
-/* gs_metrics_sample - take the device's figures now into @src's peak.
- * The service calls it every second; gs_metrics_collect too.
- * Context: takes pool locks briefly.  Return: nothing.
- */
-void gs_metrics_sample (struct gs_metrics_source *src);
 
 /* gs_metrics_collect - the exposition of @src's device as it is now
  * (gs_metrics_format of its statistics, backings, drain and latency).
