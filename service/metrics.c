@@ -323,7 +323,7 @@ gs_metrics_get_info (const struct gs_metrics_source *src,
                      struct gs_metrics_info *info)
 {
   info->version = PACKAGE_VERSION;
-  info->frontend = src->frontend;
+  info->frontend = src->frontend ? src->frontend : "";
   info->transport_reason[0] = '\0';
   if (src->transport_fn != NULL)
     info->transport = src->transport_fn (src->transport_arg,
@@ -331,6 +331,8 @@ gs_metrics_get_info (const struct gs_metrics_source *src,
                                          sizeof info->transport_reason);
   else
     info->transport = __atomic_load_n (&src->transport, __ATOMIC_ACQUIRE);
+  if (info->transport == NULL)
+    info->transport = "";
 }
 
 /* gs_metrics_collect - see metrics.h. */

@@ -7,8 +7,8 @@
  * answer holds the version, front end and transport the front end gave,
  * the reason only when one was given, and the ghostswap_info sample of
  * the metrics answer read right after carries the same labels.  Without
- * a metrics source (gs_control_handle with NULL), info is there with
- * empty labels.
+ * a metrics source (gs_control_handle with NULL), or with one whose front
+ * end gave no names, info is there with empty labels.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -104,6 +104,11 @@ main (int argc, char **argv)
   fixed.dev = pulled.dev = dev;
 
   expect (dev, NULL, "", "", "", NULL);
+  /* A front end that said nothing: empty labels, not a crash. */
+  {
+    struct gs_metrics_source bare = { .dev = dev, .name = "bare" };
+    expect (dev, &bare, "bare", "", "", NULL);
+  }
   expect (dev, &fixed, "nbd0", "nbd", "none", NULL);
   __atomic_store_n (&fixed.transport, "unix", __ATOMIC_RELEASE);
   expect (dev, &fixed, "nbd0", "nbd", "unix", NULL);

@@ -56,7 +56,8 @@ struct gs_metrics_input {
 };
 
 /* What serves a device: the labels of ghostswap_info, and the same
- * in the control socket's stats answer ("info"). */
+ * in the control socket's stats answer ("info").  Never NULL ("" for
+ * what the front end did not say). */
 struct gs_metrics_info {
   const char *version, *frontend, *transport;
   char transport_reason[640];   /* "" if none was recorded */
