@@ -293,6 +293,8 @@ fuse_transport_describe (struct fuse_transport *tr, char *why, size_t len)
               : "the kernel offers FUSE over io_uring (enable_uring is on)");
   else if (failed[0] != '\0')
     snprintf (why, len, "a ring registration failed (%s)", failed);
+  else if (tr->ring != NULL)
+    snprintf (why, len, "the kernel's INIT is not answered yet");
   else
     snprintf (why, len, "%s", tr->reason);
   pthread_mutex_unlock (&tr->lock);
