@@ -18,7 +18,7 @@
 #include "ghostswap/device.h"
 #include "test.h"
 
-#define SLOTS 512u
+#define SLOTS 2048u
 
 static unsigned char data[SLOTS][PAGE];
 
