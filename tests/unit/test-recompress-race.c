@@ -164,9 +164,9 @@ pusher (void *arg)
 int
 main (int argc, char **argv)
 {
-  /* 3 MiB of data in a 1.5 MiB pool: writers reclaim, and writeback has
+  /* 3 MiB of data in a 1 MiB pool: writers reclaim, and writeback has
    * work. */
-  struct gs_config cfg = test_config (SLOTS * PAGE, 1536u << 10);
+  struct gs_config cfg = test_config (SLOTS * PAGE, 1024u << 10);
   const char *env = getenv ("GS_RECOMPRESS_RACE_SECONDS");
   double seconds = env ? atof (env) : 4.0;
   char path[PATH_MAX], err[512];
