@@ -12,8 +12,9 @@
  *   device                                            requests, create/destroy
  *
  * Lock order: drain_lock -> writeback_lock -> cluster lock -> backing_lock
- * -> a backing's lock; cluster lock -> pool stream lock -> pool lock.
- * bg_lock is taken alone.
+ * -> a backing's lock; cluster lock -> pool stream lock -> pool lock;
+ * recompression lock -> cluster lock (recompress.c).  bg_lock and
+ * recompression's thread lock are taken alone.
  */
 #ifndef GHOSTSWAP_CORE_H
 #define GHOSTSWAP_CORE_H

@@ -97,25 +97,35 @@ wait_ns (struct gs_recompress *rc, uint64_t ns)
     pthread_cond_timedwait (&rc->cond, &rc->tlock, &ts);
 }
 
+/* Count this thread's CPU time since the slice started, and start
+ * another.  Return: that time. */
+static uint64_t
+account (struct pass *p)
+{
+  uint64_t now = thread_cpu_ns (), used = now - p->slice_cpu;
+
+  gs_ctr_add (&p->dev->ctr.recompress_cpu_ns, (int64_t) used);
+  p->slice_cpu = now;
+  return used;
+}
+
 /* The CPU bound: after each slice, sleep (100 - p) / p times as long as
- * the slice took. */
+ * the slice took.  Unbounded passes only count their time. */
 static void
 throttle (struct pass *p)
 {
   unsigned pct = p->dev->cfg.recompress_cpu;
   uint64_t used;
 
-  if (!p->bounded)
+  if (thread_cpu_ns () - p->slice_cpu < RECOMPRESS_SLICE_NS)
     return;
-  used = thread_cpu_ns () - p->slice_cpu;
-  if (used < RECOMPRESS_SLICE_NS)
-    return;
-  if (pct < 100) {
+  used = account (p);
+  if (p->bounded && pct < 100) {
     pthread_mutex_lock (&p->rc->tlock);
     wait_ns (p->rc, used * (100 - pct) / pct);
     pthread_mutex_unlock (&p->rc->tlock);
+    p->slice_cpu = thread_cpu_ns ();   /* the sleep is not ours to count */
   }
-  p->slice_cpu = thread_cpu_ns ();
 }
 
 /* Recompress one object of the claimed segment. */
@@ -202,10 +212,9 @@ run_pass (struct gs_device *dev, uint32_t max_gen, bool bounded)
   struct gs_recompress *rc = dev->rc;
   struct pass p = { .dev = dev, .rc = rc, .bounded = bounded };
   struct gs_segment *seg;
-  uint64_t cpu0;
 
   pthread_mutex_lock (&rc->lock);
-  cpu0 = p.slice_cpu = thread_cpu_ns ();
+  p.slice_cpu = thread_cpu_ns ();
   gs_pool_seal_idle (dev->pool, max_gen);
   while (p.err == 0 && gs_pool_take_cold (dev->pool, max_gen, &seg, 1) == 1) {
     gs_pool_walk (dev->pool, seg, visit, &p);
@@ -213,7 +222,7 @@ run_pass (struct gs_device *dev, uint32_t max_gen, bool bounded)
       gs_pool_mark_cold (seg);
     gs_pool_give_back (dev->pool, seg);
   }
-  gs_ctr_add (&dev->ctr.recompress_cpu_ns, (int64_t) (thread_cpu_ns () - cpu0));
+  account (&p);
   pthread_mutex_unlock (&rc->lock);
   if (p.err == -ENOMEM)
     return p.err;
