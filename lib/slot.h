@@ -19,8 +19,8 @@
  *                 move (pool: |  | clear W (the write     |  v        |
  *        compaction, second   |  +--- failed) -------------+ BACKING -+
  *        chance: __gs_slot_   |                              |  ^
- *        moved; recompression:|                              |  |
- *        __gs_slot_recompressed) +- commit (drain, migrate,  |  | commit (drain /
+ *        moved; recompress:   |                              |  |
+ *        __gs_slot_recompr.)  +--- commit (drain, migrate,   |  | commit (drain /
  *                                  relocate: to RAM) --------+  | migrate / relocate
  *                                                               +-- to another backing)
  *
