@@ -7,7 +7,7 @@
  * may-trim, and reads checked byte for byte.  Meanwhile one thread runs
  * recompression passes (gs_recompress, level 9) back to back, one
  * compacts the pool, and one writes pages back to a backing file (when
- * one can be made), while the pool's ram-limit keeps writers reclaiming.
+ * one can be made) and now and then drains it back into RAM, while the pool's ram-limit keeps writers reclaiming.
  * Every window of a recompression (frame copied, lock dropped, page
  * compressed, lock taken again) is open to a write, trim or move of the
  * same slot; the slot module must refuse a stale commit.  A request that
@@ -35,7 +35,8 @@ static struct gs_device *dev;
 static unsigned char shadow[SLOTS][PAGE];
 static uint64_t seed;
 static bool stop;                     /* atomic */
-static uint64_t n_ops, n_enospc, n_passes, n_compactions, n_written_back;
+static uint64_t n_ops, n_enospc, n_passes, n_compactions, n_written_back,
+  n_drains;
 
 static void
 count (uint64_t *c, uint64_t n)
@@ -149,13 +150,28 @@ compactor (void *arg)
   return NULL;
 }
 
+/* Writeback in small batches, and now and then a drain of the backing
+ * back into RAM (which runs out of room: ENOSPC is its honest answer). */
 static void *
 pusher (void *arg)
 {
+  const char *path = arg;
+  char err[512];
+  unsigned i = 0;
+
   while (!stopping ()) {
     int64_t n = gs_writeback (dev, 16);
+    int r;
+
     if (n > 0)
       count (&n_written_back, (uint64_t) n);
+    if (++i % 64 == 0) {
+      r = gs_drain_start (dev, path, NULL, false, err, sizeof err);
+      CHECKF (r == 0, "drain start: %s", err);
+      r = gs_drain_wait (dev);
+      CHECKF (r == 0 || r == -ENOSPC, "drain: %s", strerror (-r));
+      count (&n_drains, 1);
+    }
     usleep (1000);
   }
   return NULL;
@@ -193,7 +209,7 @@ main (int argc, char **argv)
   pthread_create (&tr, NULL, recompressor, NULL);
   pthread_create (&tc, NULL, compactor, NULL);
   if (backing)
-    pthread_create (&tp, NULL, pusher, NULL);
+    pthread_create (&tp, NULL, pusher, path);
   usleep ((useconds_t) (seconds * 1e6));
   __atomic_store_n (&stop, true, __ATOMIC_RELAXED);
   for (t = 0; t < WRITERS; t++)
@@ -210,13 +226,14 @@ main (int argc, char **argv)
   gs_get_stats (dev, &st);
   fprintf (stderr, "%s: %llu requests (%llu ENOSPC), %llu recompression "
            "passes: %llu pages smaller, %llu kept; %llu compactions, %llu "
-           "pages written back\n", test_argv0,
+           "pages written back, %llu drains\n", test_argv0,
            (unsigned long long) n_ops, (unsigned long long) n_enospc,
            (unsigned long long) n_passes,
            (unsigned long long) st.recompressed_pages,
            (unsigned long long) st.recompress_kept_pages,
            (unsigned long long) n_compactions,
-           (unsigned long long) st.writeback_pages);
+           (unsigned long long) st.writeback_pages,
+           (unsigned long long) n_drains);
   CHECK (st.recompressed_pages > 0);
   CHECK (!backing || st.writeback_pages > 0);
   gs_device_destroy (dev);
