@@ -25,6 +25,13 @@
 # Environment:
 #   BEFORE [unset]       another plugin .so to run part 2 (and the corpus)
 #                        with as well, e.g. a build of an older commit
+#   RECOMPRESS [unset]   a zstd level: part 1 also runs ghostswap with
+#                        recompress-level=RECOMPRESS (recompress-cpu=
+#                        RECOMPRESS_CPU [100]) and, after the first copy
+#                        and after the last, waits until every RAM page
+#                        has been recompressed (or tried) before it reads
+#                        RSS; it reports nbdkit's CPU time (utime + stime)
+#                        and the engine's recompress_cpu_seconds
 #   CORPUS, CORPUS_COPIES [4], PARTS ["1 2"], KEEP (keep the temp dir)
 #
 # Exit status: 0 when it ran to the end, 1 on an error.
@@ -74,6 +81,8 @@ start () {
 }
 stop () { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; pid=; }
 rss () { awk '$1 == "VmRSS:" { print $2 * 1024 }' "/proc/$pid/status"; }
+# cpu: nbdkit's utime + stime so far, in seconds.
+cpu () { awk -v hz="$(getconf CLK_TCK)" '{ print ($14 + $15) / hz }' "/proc/$pid/stat"; }
 # gsstat KEY: one figure from the control socket ("-" if the plugin lacks it).
 gsstat () {
   [[ -S $tmp/ctl.sock ]] || { echo -; return; }
@@ -83,6 +92,20 @@ v = json.load(sys.stdin)["stats"].get(sys.argv[1])
 print("-" if v is None else v)' "$1"
 }
 calc () { "$PY" -c "print($1)"; }
+# settle: with recompression on, wait until every RAM page was recompressed
+# or tried (recompressed_pages + recompress_kept_pages >= slots_ram; the
+# corpus writes each page once), at most 600 s.
+settle () {
+  [[ -n ${settling-} ]] || return 0
+  local i done ram
+  for ((i = 0; i < 600; i++)); do
+    done=$(calc "$(gsstat recompressed_pages) + $(gsstat recompress_kept_pages)")
+    ram=$(gsstat slots_ram)
+    ((done >= ram)) && return 0
+    sleep 1
+  done
+  echo "bench-memory: recompression did not settle ($done of $ram pages)" >&2
+}
 mib () { [[ $1 == - ]] && echo - || calc "round($1 / 2**20, 2)"; }
 
 echo "bench-memory: $(nproc) cores, kernel $(uname -r), $(nbdkit --version), load $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -91,19 +114,23 @@ echo "bench-memory: plugin $plugin"
 
 corpus () {   # corpus LABEL ARGS...
   local label=$1; shift
-  local cb r0 r1 rn m0 m1 mn c
+  local cb r0 r1 rn m0 m1 mn c c0 c1 cn
   cb=$(stat -c %s "$CORPUS")
   start corpus "$@"
-  r0=$(rss); m0=$(gsstat memory_bytes)
+  r0=$(rss); m0=$(gsstat memory_bytes); c0=$(cpu)
   nbdcopy "$CORPUS" "nbd+unix:///?socket=$sock"
-  r1=$(rss); m1=$(gsstat memory_bytes)
+  settle
+  r1=$(rss); m1=$(gsstat memory_bytes); c1=$(cpu)
   cmp "$CORPUS" <(nbdcopy "nbd+unix:///?socket=$sock" - | head -c "$cb") \
     || die "$label: the corpus read back differs"
   for ((c = 1; c < CORPUS_COPIES; c++)); do
     nbdcopy "$CORPUS" -- [ nbdkit --exit-with-parent --filter=offset nbd \
       socket="$sock" offset=$((c * cb)) range="$cb" ]
   done
-  rn=$(rss); mn=$(gsstat memory_bytes)
+  settle
+  rn=$(rss); mn=$(gsstat memory_bytes); cn=$(cpu)
+  local rcpu rsaved
+  rcpu=$(gsstat recompress_cpu_seconds); rsaved=$(gsstat recompress_saved_bytes)
   stop
   printf '%-22s 1 copy: RSS +%6s MiB ratio %5s' "$label" "$(mib $((r1 - r0)))" \
     "$(calc "round($cb / ($r1 - $r0), 3)")"
@@ -115,6 +142,9 @@ corpus () {   # corpus LABEL ARGS...
       "$(calc "round(100 * ($m1 - $m0) / ($r1 - $r0), 1)")" \
       "$(calc "round(100 * ($mn - $m0) / ($rn - $r0), 1)")"
   fi
+  printf ' | CPU %s s / %s s' "$(calc "round($c1 - $c0, 2)")" "$(calc "round($cn - $c0, 2)")"
+  [[ -n ${settling-} ]] && printf ' (recompression %s s, %s MiB saved)' \
+    "$(calc "round($rcpu, 2)")" "$(mib "$rsaved")"
   echo
 }
 
@@ -143,6 +173,13 @@ if [[ " $PARTS " == *" 1 "* ]]; then
     echo; echo "== memory corpus ($(stat -c %s "$CORPUS") bytes)"
     corpus "ghostswap" "$plugin" size=1G ram-limit=2G control="$tmp/ctl.sock"
     corpus "memory allocator=zstd" memory size=1G allocator=zstd
+    if [[ -n ${RECOMPRESS-} ]]; then
+      settling=1
+      corpus "ghostswap recompress-level=$RECOMPRESS" "$plugin" size=1G ram-limit=2G \
+        control="$tmp/ctl.sock" recompress-level="$RECOMPRESS" \
+        recompress-cpu="${RECOMPRESS_CPU:-100}"
+      settling=
+    fi
     [[ -n ${BEFORE-} ]] && corpus "ghostswap (before)" "$BEFORE" size=1G ram-limit=2G control="$tmp/ctl.sock"
   else
     echo "bench-memory: no corpus at $CORPUS: part 1 skipped"

@@ -42,6 +42,10 @@
 #   COMPRESS [60]      fio buffer_compress_percentage
 #   GS_ARGS [ram-limit=2G]  extra KEY=VALUE for nbdkit ghostswap
 #   STORES ["ghostswap zstd sparse"]  any of: ghostswap zstd sparse null
+#                      ghostswap-rc (ghostswap with recompress-level=
+#                      RECOMPRESS_LEVEL [19] at the default recompress-cpu:
+#                      IOPS with recompression running in the background;
+#                      its corpus ratio is bench-memory.sh's RECOMPRESS=)
 #   CORPUS [<repo>/../shared/data/memory-corpus.bin]  (skipped if absent)
 #   CORPUS_COPIES [4]  after the first copy (ratio "1 copy"), write more
 #                      copies side by side (ratio "N copies": the same
@@ -79,7 +83,7 @@ die () { echo "bench-ram: $*" >&2; exit 1; }
 for prog in nbdkit fio nbdcopy; do
   command -v "$prog" >/dev/null || die "$prog not found (run scripts/install-deps.sh)"
 done
-if [[ " $STORES " == *" ghostswap "* ]]; then
+if [[ " $STORES " == *" ghostswap "* || " $STORES " == *" ghostswap-rc "* ]]; then
   [[ -f $plugin ]] || die "plugin $plugin not found (build it: meson setup build && ninja -C build)"
   plugin=$(cd "$(dirname "$plugin")" && pwd)/$(basename "$plugin")
 fi
@@ -110,6 +114,8 @@ start_store () {
   local -a args
   case $name in
     ghostswap) args=(-v -D nbdkit.backend.datapath=0 "$plugin" size="$SIZE" $GS_ARGS) ;;
+    ghostswap-rc) args=(-v -D nbdkit.backend.datapath=0 "$plugin" size="$SIZE" $GS_ARGS
+                        recompress-level="${RECOMPRESS_LEVEL:-19}") ;;
     zstd)      args=(memory size="$SIZE" allocator=zstd) ;;
     sparse)    args=(memory size="$SIZE" allocator=sparse) ;;
     null)      args=(null size="$SIZE") ;;
@@ -207,6 +213,7 @@ for s in $STORES; do
   ((ios >= blocks * WRITE_PASSES)) || echo "   WARNING: only $ios of $((blocks * WRITE_PASSES)) blocks written"
   fio_run "$uri" randread "$tmp/$tag-read.json"
   r=$(fio_get "$tmp/$tag-read.json" read iops)
+  cpu_s=$(awk -v hz="$(getconf CLK_TCK)" '{ print ($14 + $15) / hz }' "/proc/$pid/stat")
   stop_store
   # Best of the rounds for IOPS (other load only ever slows a run down);
   # RAM from the last round (it does not depend on timing).
@@ -229,6 +236,9 @@ for s in $STORES; do
   printf '   write %7d IOPS (%d writes), read %7d IOPS, RSS growth %s MiB (VmHWM %s MiB), load %s\n' \
     "$w" "$ios" "$r" "$(calc "round($ram / 2**20, 1)")" \
     "$(calc "round($hwm / 1024, 1)")" "$(cut -d' ' -f1 /proc/loadavg)"
+  if [[ $s == ghostswap-rc ]]; then
+    echo "   nbdkit CPU $cpu_s s; recompression: $(stat_from "$tmp/$tag.log" "$off" recompress_cpu_seconds) s CPU, $(stat_from "$tmp/$tag.log" "$off" recompressed_pages) pages smaller, $(stat_from "$tmp/$tag.log" "$off" recompress_kept_pages) kept, $(stat_from "$tmp/$tag.log" "$off" recompress_saved_bytes) bytes saved"
+  fi
   if [[ $s == ghostswap && -n $gs_meta ]]; then
     echo "   engine: slots_ram $gs_slots, slots_same $gs_same, pool_bytes $gs_pool, metadata_bytes $gs_meta, compression_ratio $gs_cratio, memory_ratio $gs_mratio"
   fi
@@ -240,7 +250,7 @@ if [[ -f $CORPUS ]]; then
   ((CORPUS_COPIES * corpus_bytes <= size_bytes)) || die "CORPUS_COPIES=$CORPUS_COPIES copies do not fit in $SIZE"
   echo
   for s in $STORES; do
-    [[ $s == null ]] && continue
+    [[ $s == null || $s == ghostswap-rc ]] && continue
     echo "== $s: memory corpus ($corpus_bytes bytes, then $CORPUS_COPIES copies side by side)"
     start_store "$s" "$s-corpus"
     sock=$tmp/$s-corpus.sock
@@ -302,13 +312,19 @@ verdict () { if [[ $(calc "1 if $1 else 0") == 1 ]]; then echo met; else echo MI
 
 if [[ -n ${W[ghostswap]-} ]]; then
   echo
-  for a in zstd sparse null; do
+  for a in ghostswap-rc zstd sparse null; do
     [[ -n ${W[$a]-} ]] || continue
     printf 'ghostswap/%-6s write %sx, read %sx, RAM %sx\n' "$a" \
       "$(calc "round(${W[ghostswap]} / ${W[$a]}, 2)")" \
       "$(calc "round(${R[ghostswap]} / ${R[$a]}, 2)")" \
       "$(calc "round(${RAM[ghostswap]} / max(1, ${RAM[$a]}), 2)")"
   done
+  if [[ -n ${W[ghostswap-rc]-} && -n ${W[zstd]-} ]]; then
+    printf 'ghostswap-rc/zstd   write %sx, read %sx, RAM %sx\n' \
+      "$(calc "round(${W[ghostswap-rc]} / ${W[zstd]}, 2)")" \
+      "$(calc "round(${R[ghostswap-rc]} / ${R[zstd]}, 2)")" \
+      "$(calc "round(${RAM[ghostswap-rc]} / max(1, ${RAM[zstd]}), 2)")"
+  fi
   echo
   echo "targets:"
   if [[ -n ${W[zstd]-} ]]; then

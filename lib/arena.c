@@ -139,6 +139,28 @@ chunk_of (const struct gs_arena *a, const unsigned char *p)
   return lo;
 }
 
+/* Give a free block's pages back to the kernel.  Under mlockall (the
+ * service's hardening) MADV_DONTNEED is refused (EINVAL) for locked
+ * pages, and a freed block would stay resident for good: lowest-address
+ * allocation does not prefer it, so every pass that frees blocks while
+ * others are taken (compaction, recompression) would leave RSS above the
+ * pool.  So the block is unlocked, dropped and locked again on fault
+ * (MLOCK_ONFAULT, as mlockall's MCL_ONFAULT: its mapping merges back into
+ * the chunk's; where the kernel lacks it, so does MCL_ONFAULT, and plain
+ * mlock matches a plain mlockall).  Should locking fail, the block stays
+ * unlocked: swappable, but no less correct. */
+static void
+give_back (void *p, size_t len)
+{
+  if (madvise (p, len, MADV_DONTNEED) == 0 || errno != EINVAL)
+    return;
+  if (munlock (p, len) < 0)
+    return;
+  madvise (p, len, MADV_DONTNEED);
+  if (mlock2 (p, len, MLOCK_ONFAULT) < 0 && errno == ENOSYS)
+    mlock (p, len);
+}
+
 /* gs_arena_free - see arena.h. */
 void
 gs_arena_free (struct gs_arena *a, void *p)
@@ -162,7 +184,5 @@ gs_arena_free (struct gs_arena *a, void *p)
     a->mapped_bytes -= chunk_bytes (a);
     return;
   }
-  /* Give the pages back; refused (EINVAL) when mlockall pins them, and
-   * then the block stays resident until it is reused. */
-  madvise (p, a->block_bytes, MADV_DONTNEED);
+  give_back (p, a->block_bytes);
 }

@@ -5,9 +5,9 @@
  * is set: the table's metadata arena, which a core dump should show) (it holds other processes'
  * swapped-out pages: they have no place in our core dumps), so there is
  * one mapping per chunk however many blocks come and go.  A freed block's
- * pages go back to the kernel with MADV_DONTNEED where that is allowed
- * (not under mlockall, which pins them: then the block stays resident and
- * is reused first); a chunk whose blocks are all free is unmapped.
+ * pages go back to the kernel with MADV_DONTNEED (under mlockall, which
+ * refuses that, the block is unlocked for it and locked again on fault);
+ * a chunk whose blocks are all free is unmapped.
  * Blocks are handed out lowest address first, so that free blocks gather
  * in the chunks at the top and those chunks empty out.
  *

@@ -10,6 +10,7 @@
 #include "background.h"
 #include "backing_list.h"
 #include "compact.h"
+#include "recompress.h"
 #include "writeback.h"
 
 /* A pass starts when garbage in sealed segments is both this share of the
@@ -121,6 +122,8 @@ gs_device_start (struct gs_device *dev)
   if (r == 0)
     dev->bg_running = true;
   pthread_mutex_unlock (&dev->bg_lock);
+  if (r == 0)
+    return gs_recompress_start (dev);
   return -r;
 }
 

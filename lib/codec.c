@@ -93,6 +93,18 @@ ctx_destructor (void *p)
   ctx_free (ctx);
 }
 
+/* gs_codec_release_thread - see codec.h. */
+void
+gs_codec_release_thread (struct gs_codec *codec)
+{
+  struct gs_codec_ctx *ctx = pthread_getspecific (codec->key);
+
+  if (!ctx)
+    return;
+  pthread_setspecific (codec->key, NULL);
+  ctx_destructor (ctx);
+}
+
 /* gs_codec_init - see codec.h. */
 int
 gs_codec_init (struct gs_codec *codec, int level)

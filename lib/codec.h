@@ -58,6 +58,14 @@ uint64_t gs_codec_bytes (struct gs_codec *codec);
  */
 void gs_codec_destroy (struct gs_codec *codec);
 
+/* gs_codec_release_thread - free the calling thread's contexts now (a
+ * thread that compresses only now and then: recompression between
+ * passes); the next codec call makes them again.
+ * Context: the calling thread makes no codec call meanwhile.  Return:
+ * nothing.
+ */
+void gs_codec_release_thread (struct gs_codec *codec);
+
 /* gs_page_same_filled - is @page one 8-byte word repeated?
  * Context: any.  Return: true and *@pattern set, or false.
  */

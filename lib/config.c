@@ -29,6 +29,10 @@ const char gs_config_help[] =
   "compression-level=N        zstd level (default 1).\n"
   "compact-threshold=PERCENT  Pool fragmentation that starts compaction\n"
   "                           (1..99, default 25).\n"
+  "recompress-level=N         Recompress cold RAM pages in the background at\n"
+  "                           zstd level N (1..22; default 0: off).\n"
+  "recompress-cpu=PERCENT     CPU share of one core recompression may use\n"
+  "                           (1..100, default 10).\n"
   "backing=PATH               Backing file or block device (repeatable).\n"
   "backing-size=SIZE          Size of backing files created when missing.\n"
   "punch-holes=BOOL           Give trimmed backing space back (default true).\n"
@@ -51,7 +55,7 @@ static const char *const key_names[] = {
   "size", "ram-limit", "compression-level", "compact-threshold", "backing",
   "backing-size", "punch-holes", "writeback-high", "writeback-low",
   "control", "fault-injection", "metadata-limit", "encrypt", "name",
-  "metrics-listen",
+  "metrics-listen", "recompress-level", "recompress-cpu",
 };
 #define NKEYS (sizeof key_names / sizeof key_names[0])
 _Static_assert (NKEYS <= 32, "gs_config.given has 32 bits");
@@ -95,6 +99,8 @@ gs_config_init (struct gs_config *cfg)
   cfg->metadata_limit = GS_METADATA_LIMIT_AUTO;
   cfg->compression_level = 1;
   cfg->compact_threshold = 25;
+  cfg->recompress_level = GS_RECOMPRESS_LEVEL_DEFAULT;
+  cfg->recompress_cpu = GS_RECOMPRESS_CPU_DEFAULT;
   cfg->nbacking = 0;
   cfg->backing_size = 0;
   cfg->punch_holes = true;
@@ -325,6 +331,22 @@ set_key (struct gs_config *cfg, const char *key, const char *value,
     cfg->compact_threshold = (unsigned) n;
     return 0;
   }
+  if (strcmp (key, "recompress-level") == 0) {
+    if (parse_int (value, 0, ZSTD_maxCLevel (), &n) < 0)
+      return gs_errmsg (err, errlen, -EINVAL,
+                   "recompress-level: '%s' is not 0 (off) or a zstd level "
+                   "(1..%d)", value, ZSTD_maxCLevel ());
+    cfg->recompress_level = (int) n;
+    return 0;
+  }
+  if (strcmp (key, "recompress-cpu") == 0) {
+    if (parse_int (value, 1, 100, &n) < 0)
+      return gs_errmsg (err, errlen, -EINVAL,
+                   "recompress-cpu: '%s' is not a percentage from 1 to 100",
+                   value);
+    cfg->recompress_cpu = (unsigned) n;
+    return 0;
+  }
   if (strcmp (key, "backing") == 0) {
     char *copy;
     if (value[0] == '\0')
@@ -460,6 +482,14 @@ gs_config_warnings (const struct gs_config *cfg, char *buf, size_t buflen)
           (double) physical_ram () / GIB);
   if ((cfg->given & key_bit ("backing-size")) && cfg->nbacking == 0)
     WARN ("backing-size: given without backing=: it has no effect\n");
+  if (cfg->recompress_level != 0
+      && cfg->recompress_level <= cfg->compression_level)
+    WARN ("recompress-level: %d is not above compression-level (%d): cold "
+          "pages will rarely shrink\n", cfg->recompress_level,
+          cfg->compression_level);
+  if ((cfg->given & key_bit ("recompress-cpu")) && cfg->recompress_level == 0)
+    WARN ("recompress-cpu: given without recompress-level=: it has no "
+          "effect\n");
 #undef WARN
   return n;
 }

@@ -7,13 +7,14 @@
  *   entry.h table pool codec pattern backing uring   storage primitives
  *   slot                                              the slot state machine
  *   backing_list                                      the device's backings
- *   writeback compact drain                           the movers
+ *   writeback compact drain recompress                the movers
  *   background                                        policy: when movers run
  *   device                                            requests, create/destroy
  *
  * Lock order: drain_lock -> writeback_lock -> cluster lock -> backing_lock
- * -> a backing's lock; cluster lock -> pool stream lock -> pool lock.
- * bg_lock is taken alone.
+ * -> a backing's lock; cluster lock -> pool stream lock -> pool lock;
+ * recompression lock -> cluster lock (recompress.c).  bg_lock and
+ * recompression's thread lock are taken alone.
  */
 #ifndef GHOSTSWAP_CORE_H
 #define GHOSTSWAP_CORE_H
@@ -38,6 +39,8 @@ struct gs_counters {
   uint64_t reads, writes, trims, zeroes, flushes, caches, extents;
   uint64_t bytes_read, bytes_written;
   uint64_t errors, enospc;
+  uint64_t recompress_pages, recompress_kept, recompress_saved_bytes;
+  uint64_t recompress_cpu_ns;
 };
 
 struct gs_device {
@@ -78,6 +81,10 @@ struct gs_device {
   struct gs_drain_status drain_status;
   bool drain_thread_live, drain_cancel;
   pthread_t drain_thread;
+
+  /* Recompression of cold pages (recompress): NULL when
+   * recompress-level is 0. */
+  struct gs_recompress *rc;
 
   /* The background thread (background): bg_lock protects the flags. */
   pthread_mutex_t bg_lock;

@@ -9,6 +9,7 @@
 #include "background.h"
 #include "backing_list.h"
 #include "cleanup.h"
+#include "recompress.h"
 #include "slot.h"
 #include "writeback.h"
 
@@ -55,6 +56,11 @@ gs_device_create (const struct gs_config *cfg, struct gs_device **devp)
   gs_table_set_limit (&dev->table, gs_config_metadata_limit (cfg));
   gs_pool_set_account (dev->pool, &dev->table.mem);
   gs_codec_set_account (&dev->codec, &dev->table.mem);
+  r = gs_recompress_init (dev);
+  if (r < 0) {
+    gs_device_destroy (dev);
+    return r;
+  }
   *devp = dev;
   return 0;
 }
@@ -66,12 +72,14 @@ gs_device_destroy (struct gs_device *dev)
   if (!dev)
     return;
   gs_background_stop (dev);
+  gs_recompress_stop (dev);
   gs_drain_cancel (dev);
   gs_drain_wait (dev);
   gs_backings_close_all (dev);
   gs_writeback_free (dev);
   gs_table_destroy (&dev->table);
   gs_pool_destroy (dev->pool);
+  gs_recompress_free (dev);
   gs_codec_destroy (&dev->codec);
   gs_patterns_destroy (&dev->patterns);
   pthread_cond_destroy (&dev->drain_cond);

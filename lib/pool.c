@@ -22,18 +22,26 @@ struct gs_segment {
   struct gs_segment *prev, *next;   /* in the sealed list (pool lock) */
   uint64_t state;                   /* atomic: live bytes | flags */
   uint32_t used;                    /* atomic: append point; fixed once sealed */
-  uint32_t pad;
+  uint32_t gen;                     /* atomic: the pool's generation at the
+                                     * last append, | SEG_GEN_COLD */
   unsigned char data[];             /* objects: 7-byte header + payload */
 };
+
+/* In gs_segment.gen: recompression has nothing more to do here (a
+ * segment of the recompression stream, or one it walked). */
+#define SEG_GEN_COLD    (1u << 31)
+#define SEG_GEN_MASK    (SEG_GEN_COLD - 1)
 
 _Static_assert (sizeof (struct gs_segment) == GS_SEGMENT_HEADER,
                 "segment header size");
 
 #define SEGMENT_BYTES GS_SEGMENT_BYTES
 
-/* Object header: bits 0..51 owner slot, bit 52 raw. */
+/* Object header: bits 0..51 owner slot, bit 52 raw, bit 53 final (stored
+ * by recompression: not to be recompressed again). */
 #define HDR_OWNER_MASK  ((1ull << 52) - 1)
 #define HDR_RAW         (1ull << 52)
+#define HDR_FINAL       (1ull << 53)
 
 struct stream {
   pthread_mutex_t lock;             /* protects open and appends to it */
@@ -50,20 +58,24 @@ struct gs_pool {
   uint64_t live_bytes;              /* atomic */
   uint64_t objects;                 /* atomic */
   uint64_t compactions, moved;      /* atomic */
+  uint32_t generation;              /* atomic: gs_pool_next_generation */
   unsigned nstreams;                /* writers' streams used: one per CPU,
                                      * at most GS_POOL_STREAMS */
   gs_object_size_fn size_fn;
   struct gs_memacct *mem;           /* where segments are accounted, or NULL */
   pthread_mutex_t compact_lock;     /* one compaction at a time */
-  struct stream stream[GS_POOL_STREAMS + 1];  /* the last: compaction's */
+  /* Writers' streams, then compaction's, then recompression's. */
+  struct stream stream[GS_POOL_STREAMS + 2];
 };
 
 #define COMPACT_STREAM GS_POOL_STREAMS
+#define COLD_STREAM (GS_POOL_STREAMS + 1)
+#define NSTREAMS (GS_POOL_STREAMS + 2)
 
 static void
-put_header (unsigned char *p, uint64_t owner, bool raw)
+put_header (unsigned char *p, uint64_t owner, uint64_t flags)
 {
-  uint64_t h = (owner & HDR_OWNER_MASK) | (raw ? HDR_RAW : 0);
+  uint64_t h = (owner & HDR_OWNER_MASK) | flags;
   unsigned i;
 
   for (i = 0; i < GS_OBJ_HEADER; i++)
@@ -93,7 +105,7 @@ gs_pool_create (uint64_t limit, gs_object_size_fn size_fn,
     return -ENOMEM;
   pthread_mutex_init (&pool->lock, NULL);
   pthread_mutex_init (&pool->compact_lock, NULL);
-  for (i = 0; i <= GS_POOL_STREAMS; i++)
+  for (i = 0; i < NSTREAMS; i++)
     pthread_mutex_init (&pool->stream[i].lock, NULL);
   pool->size_fn = size_fn;
   {
@@ -127,7 +139,7 @@ gs_pool_destroy (struct gs_pool *pool)
     return;
   gs_mem_add (pool->mem, -(int64_t) (pool->segments * SEGMENT_BYTES));
   gs_arena_destroy (&pool->arena);  /* every segment at once */
-  for (i = 0; i <= GS_POOL_STREAMS; i++)
+  for (i = 0; i < NSTREAMS; i++)
     pthread_mutex_destroy (&pool->stream[i].lock);
   pthread_mutex_destroy (&pool->compact_lock);
   pthread_mutex_destroy (&pool->lock);
@@ -218,15 +230,17 @@ segment_seal (struct gs_pool *pool, struct gs_segment *s)
     sealed_link (pool, s);
 }
 
+/* Append an object with header @flags (HDR_RAW, HDR_FINAL) to stream @si.
+ * Context: takes the stream lock. */
 static int
-alloc_in (struct gs_pool *pool, unsigned si, uint64_t owner, bool raw,
+alloc_in (struct gs_pool *pool, unsigned si, uint64_t owner, uint64_t flags,
           const void *data, size_t len, gs_entry *entry)
 {
   struct stream *st = &pool->stream[si];
   ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&st->lock);
   size_t need = GS_OBJ_HEADER + len;
   struct gs_segment *s = st->open;
-  uint32_t off;
+  uint32_t off, cold;
 
   if (!s || s->used + need > GS_SEGMENT_DATA) {
     struct gs_segment *fresh = segment_new (pool, si == COMPACT_STREAM);
@@ -234,10 +248,16 @@ alloc_in (struct gs_pool *pool, unsigned si, uint64_t owner, bool raw,
       return -errno;
     if (s)
       segment_seal (pool, s);
+    if (si == COLD_STREAM)
+      __atomic_store_n (&fresh->gen, SEG_GEN_COLD, __ATOMIC_RELAXED);
     st->open = s = fresh;
   }
+  cold = __atomic_load_n (&s->gen, __ATOMIC_RELAXED) & SEG_GEN_COLD;
+  __atomic_store_n (&s->gen, cold
+                    | (__atomic_load_n (&pool->generation, __ATOMIC_RELAXED)
+                       & SEG_GEN_MASK), __ATOMIC_RELAXED);
   off = s->used;
-  put_header (s->data + off, owner, raw);
+  put_header (s->data + off, owner, flags);
   memcpy (s->data + off + GS_OBJ_HEADER, data, len);
   __atomic_store_n (&s->used, off + (uint32_t) need, __ATOMIC_RELEASE);
   __atomic_add_fetch (&s->state, need, __ATOMIC_ACQ_REL);
@@ -266,7 +286,17 @@ int
 gs_pool_alloc (struct gs_pool *pool, uint64_t owner, bool raw,
                const void *data, size_t len, gs_entry *entry)
 {
-  return alloc_in (pool, my_stream (pool), owner, raw, data, len, entry);
+  return alloc_in (pool, my_stream (pool), owner, raw ? HDR_RAW : 0, data,
+                   len, entry);
+}
+
+/* gs_pool_alloc_final - see pool.h. */
+int
+gs_pool_alloc_final (struct gs_pool *pool, uint64_t owner, bool raw,
+                     const void *data, size_t len, gs_entry *entry)
+{
+  return alloc_in (pool, COLD_STREAM, owner, HDR_FINAL | (raw ? HDR_RAW : 0),
+                   data, len, entry);
 }
 
 /* The payload length of the object at @off in @s. */
@@ -318,6 +348,15 @@ gs_pool_object (gs_entry entry, size_t *cap, bool *raw)
   return s->data + off + GS_OBJ_HEADER;
 }
 
+/* gs_pool_object_final - see pool.h. */
+bool
+gs_pool_object_final (gs_entry entry)
+{
+  struct gs_segment *s = entry_to_segment (entry);
+
+  return (get_header (s->data + entry_to_offset (entry)) & HDR_FINAL) != 0;
+}
+
 /* gs_pool_object_owner - see pool.h. */
 uint64_t
 gs_pool_object_owner (gs_entry entry)
@@ -335,11 +374,13 @@ gs_pool_move (struct gs_pool *pool, gs_entry entry, gs_entry *moved)
   uint32_t off = entry_to_offset (entry);
   bool raw;
   size_t len = object_len (pool, s, off, &raw);
-  uint64_t owner = get_header (s->data + off) & HDR_OWNER_MASK;
+  uint64_t h = get_header (s->data + off);
   gs_entry fresh;
   int r;
 
-  r = alloc_in (pool, COMPACT_STREAM, owner, raw,
+  /* The flags go with the object: raw, and final (a recompressed page
+   * moved by compaction is not recompressed again). */
+  r = alloc_in (pool, COMPACT_STREAM, h & HDR_OWNER_MASK, h & ~HDR_OWNER_MASK,
                 s->data + off + GS_OBJ_HEADER, len, &fresh);
   if (r < 0)
     return r;
@@ -388,6 +429,60 @@ gs_pool_take (struct gs_pool *pool, unsigned max_live_percent,
   return n;
 }
 
+/* gs_pool_take_cold - see pool.h. */
+size_t
+gs_pool_take_cold (struct gs_pool *pool, uint32_t max_gen,
+                   struct gs_segment **v, size_t max)
+{
+  ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&pool->lock);
+  struct gs_segment *s, *next;
+  size_t n = 0;
+
+  for (s = pool->oldest; s && n < max; s = next) {
+    uint32_t gen = __atomic_load_n (&s->gen, __ATOMIC_RELAXED);
+
+    next = s->next;
+    if (!(gen & SEG_GEN_COLD) && (gen & SEG_GEN_MASK) <= max_gen
+        && claim (pool, s, 101))
+      v[n++] = s;
+  }
+  return n;
+}
+
+/* gs_pool_mark_cold - see pool.h. */
+void
+gs_pool_mark_cold (struct gs_segment *s)
+{
+  __atomic_or_fetch (&s->gen, SEG_GEN_COLD, __ATOMIC_RELAXED);
+}
+
+/* gs_pool_next_generation - see pool.h. */
+uint32_t
+gs_pool_next_generation (struct gs_pool *pool)
+{
+  return __atomic_add_fetch (&pool->generation, 1, __ATOMIC_RELAXED)
+    & SEG_GEN_MASK;
+}
+
+/* gs_pool_seal_idle - see pool.h. */
+void
+gs_pool_seal_idle (struct gs_pool *pool, uint32_t max_gen)
+{
+  unsigned i;
+
+  for (i = 0; i < NSTREAMS; i++) {
+    struct stream *st = &pool->stream[i];
+    ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&st->lock);
+
+    if (st->open
+        && (__atomic_load_n (&st->open->gen, __ATOMIC_RELAXED) & SEG_GEN_MASK)
+           <= max_gen) {
+      segment_seal (pool, st->open);
+      st->open = NULL;
+    }
+  }
+}
+
 /* gs_pool_give_back - see pool.h. */
 void
 gs_pool_give_back (struct gs_pool *pool, struct gs_segment *s)
@@ -434,7 +529,7 @@ gs_pool_seal_open (struct gs_pool *pool)
 {
   unsigned i;
 
-  for (i = 0; i <= GS_POOL_STREAMS; i++) {
+  for (i = 0; i < NSTREAMS; i++) {
     struct stream *st = &pool->stream[i];
     ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&st->lock);
 

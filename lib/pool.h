@@ -11,7 +11,16 @@
  * fresh segment and frees the old one.
  *
  * Writers append through one of several streams (each with its own open
- * segment and lock) so that no lock is global on the write path.
+ * segment and lock) so that no lock is global on the write path;
+ * compaction and recompression have a stream each.
+ *
+ * Age, for recompression (lib/recompress.c): the pool keeps a generation
+ * number, which recompression advances at the start of each of its
+ * passes, and each segment records the generation of its last append.  A
+ * segment whose generation is two behind has had nothing appended for at
+ * least one whole period between passes: its pages are cold.  Segments of
+ * the recompression stream, and those recompression has walked, are
+ * marked cold and not taken again.
  *
  * Lock order: cluster lock -> stream lock -> pool lock.
  */
@@ -91,6 +100,23 @@ void gs_pool_set_limit (struct gs_pool *pool, uint64_t limit);
 int gs_pool_alloc (struct gs_pool *pool, uint64_t owner, bool raw,
                    const void *data, size_t len, gs_entry *entry);
 
+/* gs_pool_alloc_final - as gs_pool_alloc, for recompression: the object
+ * goes to the recompression stream, whose segments are marked cold, and
+ * is flagged final (gs_pool_object_final), also when compaction moves it.
+ * Never uses compaction's reserve.
+ * Context: caller holds the owner's cluster lock; takes the stream lock
+ * and maybe the pool lock.
+ * Return: 0, or -ENOSPC at the limit, -ENOMEM.
+ */
+int gs_pool_alloc_final (struct gs_pool *pool, uint64_t owner, bool raw,
+                         const void *data, size_t len, gs_entry *entry);
+
+/* gs_pool_object_final - was the object @entry points at stored by
+ * gs_pool_alloc_final?
+ * Context: caller holds the owner's cluster lock.  Return: true if so.
+ */
+bool gs_pool_object_final (gs_entry entry);
+
 /* gs_pool_free - drop the object @entry points at.
  * Context: caller holds the owner's cluster lock.  Return: nothing.
  */
@@ -130,6 +156,31 @@ int gs_pool_move (struct gs_pool *pool, gs_entry entry, gs_entry *moved);
  */
 size_t gs_pool_take (struct gs_pool *pool, unsigned max_live_percent,
                      struct gs_segment **v, size_t max);
+
+/* gs_pool_take_cold - as gs_pool_take with 101, for recompression:
+ * claim up to @max sealed segments not marked cold whose last append was
+ * in generation @max_gen or before, oldest first.
+ * Context: takes the pool lock.  Return: how many were put in @v.
+ */
+size_t gs_pool_take_cold (struct gs_pool *pool, uint32_t max_gen,
+                          struct gs_segment **v, size_t max);
+
+/* gs_pool_mark_cold - mark the claimed segment @s cold: gs_pool_take_cold
+ * passes it over from now on.
+ * Context: @s claimed by the caller.  Return: nothing.
+ */
+void gs_pool_mark_cold (struct gs_segment *s);
+
+/* gs_pool_next_generation - advance the pool's generation.
+ * Context: any.  Return: the new generation (31 bits).
+ */
+uint32_t gs_pool_next_generation (struct gs_pool *pool);
+
+/* gs_pool_seal_idle - seal every stream's open segment whose last append
+ * was in generation @max_gen or before, so that its objects can be walked.
+ * Context: takes stream locks and the pool lock.  Return: nothing.
+ */
+void gs_pool_seal_idle (struct gs_pool *pool, uint32_t max_gen);
 
 /* gs_pool_walk - call @visit with the owner and entry of every object in
  * the claimed segment @s, dead or alive (the visitor checks the owner's

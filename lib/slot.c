@@ -170,6 +170,20 @@ __gs_slot_moved (struct gs_slot *s, gs_entry e)
   s->c->entries[s->i] = e;
 }
 
+/* __gs_slot_recompressed - see slot.h. */
+void
+__gs_slot_recompressed (struct gs_device *dev, struct gs_slot *s, gs_entry e)
+{
+  gs_entry old = __gs_slot_entry (s);
+  int r;
+
+  assert (entry_is_ram (old) && !entry_is_writeback (old));
+  assert (entry_is_ram (e) && !entry_is_writeback (e));
+  r = __replace (dev, s, e | (old & GS_ENTRY_ACCESSED));
+  assert (r == 0);      /* a non-empty old entry: the array exists */
+  (void) r;
+}
+
 /* __gs_slot_mark_writeback - see slot.h. */
 gs_entry
 __gs_slot_mark_writeback (struct gs_slot *s)

@@ -19,7 +19,8 @@
  *                 move (pool: |  | clear W (the write     |  v        |
  *        compaction, second   |  +--- failed) -------------+ BACKING -+
  *        chance: __gs_slot_   |                              |  ^
- *        moved)               +--- commit (drain, migrate,   |  | commit (drain /
+ *        moved; recompress:   |                              |  |
+ *        __gs_slot_recompr.)  +--- commit (drain, migrate,   |  | commit (drain /
  *                                  relocate: to RAM) --------+  | migrate / relocate
  *                                                               +-- to another backing)
  *
@@ -32,7 +33,7 @@
  *            set by reads, cleared by writeback's second chance
  *
  * The movers' rule.  A mover (writeback, drain, migrate, relocate,
- * compaction) that copied a page commits it only through
+ * compaction, recompression) that copied a page commits it only through
  * gs_slot_lock_expect + __gs_slot_commit, that is only if the entry is
  * still exactly the one it copied from (but for A).  That is sufficient
  * because an entry's bits cannot repeat while a mover holds its copy:
@@ -136,6 +137,15 @@ void __gs_slot_commit (struct gs_device *dev, struct gs_slot *s,
  * Context: caller holds the cluster lock.  Return: nothing.
  */
 void __gs_slot_moved (struct gs_slot *s, gs_entry e);
+
+/* __gs_slot_recompressed - RAM -> RAM: @s's page, encoded anew
+ * (recompression, lib/recompress.c), is now the object @e; the old object
+ * is freed and the A bit kept.  The caller re-read the entry it encoded
+ * with gs_slot_lock_expect, so the page is the same.
+ * Context: caller holds the cluster lock.  Return: nothing.
+ */
+void __gs_slot_recompressed (struct gs_device *dev, struct gs_slot *s,
+                             gs_entry e);
 
 /* __gs_slot_mark_writeback - RAM -> RAM+W.  Return: the marked entry. */
 gs_entry __gs_slot_mark_writeback (struct gs_slot *s);

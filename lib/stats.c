@@ -5,6 +5,7 @@
 
 #include "cleanup.h"
 #include "core.h"
+#include "recompress.h"
 #include "uring.h"
 
 static uint64_t
@@ -36,7 +37,7 @@ void
 gs_get_stats (struct gs_device *dev, struct gs_stats *st)
 {
   struct gs_pool_stats ps;
-  uint64_t used_slots, segment_desc, table_bytes, ram_bytes;
+  uint64_t used_slots, segment_desc, table_bytes, ram_bytes, codec_bytes;
 
   memset (st, 0, sizeof *st);
   gs_pool_get_stats (dev->pool, &ps);
@@ -61,6 +62,11 @@ gs_get_stats (struct gs_device *dev, struct gs_stats *st)
   st->segments = ps.segments;
   st->compactions = ps.compactions;
   st->objects_moved = ps.moved;
+  st->recompress_level = (uint64_t) dev->cfg.recompress_level;
+  st->recompressed_pages = get (&dev->ctr.recompress_pages);
+  st->recompress_kept_pages = get (&dev->ctr.recompress_kept);
+  st->recompress_saved_bytes = get (&dev->ctr.recompress_saved_bytes);
+  st->recompress_cpu_seconds = (double) get (&dev->ctr.recompress_cpu_ns) / 1e9;
 
   /* Metadata: what is not page data.  Segment descriptors are the part of
    * each segment that is not object space. */
@@ -98,14 +104,15 @@ gs_get_stats (struct gs_device *dev, struct gs_stats *st)
 
   /* The memory account (memacct.h) holds pool segments, table blocks and
    * codec contexts; the rest is added at its size now. */
-  st->fixed_bytes = gs_codec_bytes (&dev->codec) + sizeof *dev
+  codec_bytes = gs_codec_bytes (&dev->codec) + gs_recompress_codec_bytes (dev);
+  st->fixed_bytes = codec_bytes + sizeof *dev + gs_recompress_fixed_bytes (dev)
     + gs_pool_fixed_bytes (dev->pool);
   st->memory_bytes = st->pool_bytes + gs_table_metadata_bytes (&dev->table)
     + gs_patterns_bytes (&dev->patterns) + st->rmap_bytes + st->fixed_bytes;
   st->memory_peak_bytes =
     __atomic_load_n (&dev->table.mem.peak, __ATOMIC_RELAXED)
     + gs_patterns_bytes (&dev->patterns) + st->rmap_bytes
-    + st->fixed_bytes - gs_codec_bytes (&dev->codec);
+    + st->fixed_bytes - codec_bytes;
   if (st->memory_peak_bytes < st->memory_bytes)
     st->memory_peak_bytes = st->memory_bytes;
   st->metadata_limit = __atomic_load_n (&dev->table.limit, __ATOMIC_RELAXED);

@@ -26,6 +26,11 @@
 #define GS_METADATA_LIMIT_AUTO UINT64_MAX
 #define GS_MIN_METADATA_LIMIT_AUTO (64u * 1024 * 1024)
 
+/* recompress-level and recompress-cpu when not set: off; 10 % of one
+ * core when on. */
+#define GS_RECOMPRESS_LEVEL_DEFAULT 0
+#define GS_RECOMPRESS_CPU_DEFAULT 10
+
 /* Longest device name (name=). */
 #define GS_NAME_MAX 64
 
@@ -35,6 +40,8 @@ struct gs_config {
   uint64_t metadata_limit;    /* cap on table metadata, 0 = none, or AUTO */
   int compression_level;      /* zstd level */
   unsigned compact_threshold; /* pool fragmentation (percent) that starts compaction */
+  int recompress_level;       /* zstd level for cold pages, 0 = off */
+  unsigned recompress_cpu;    /* recompression's CPU share, percent of a core */
   char *backing[GS_CONFIG_MAX_BACKINGS];  /* backing=PATH, in order (owned) */
   unsigned nbacking;
   uint64_t backing_size;      /* size for backing files that must be created */

@@ -41,7 +41,8 @@ int gs_device_create (const struct gs_config *cfg, struct gs_device **devp);
  */
 void gs_device_destroy (struct gs_device *dev);
 
-/* gs_device_start - start the background thread (pool compaction).  Front
+/* gs_device_start - start the background thread (writeback, compaction)
+ * and, with recompress-level set, the recompression thread.  Front
  * ends call it after any fork (nbdkit's .after_fork).
  *
  * Context: may sleep.
@@ -140,6 +141,18 @@ bool gs_metadata_full (struct gs_device *dev);
  * Context: any.  Return: nothing.
  */
 void gs_reset_peak (struct gs_device *dev);
+
+/* gs_recompress - recompress now, at recompress-level, every RAM page
+ * stored before this call and not recompressed yet, whatever its age and
+ * without the CPU bound (the background thread does the same for cold
+ * pages only, within recompress-cpu).  A page that does not come out
+ * smaller is kept as it is.
+ * Context: takes cluster, stream and pool locks; may sleep; uses CPU for
+ * about 1 ms a page at level 19.
+ * Return: the number of pages made smaller (a pool full meanwhile ends
+ * the pass early), -EINVAL when recompress-level is 0, -ENOMEM.
+ */
+int64_t gs_recompress (struct gs_device *dev);
 
 /* gs_compact - compact the RAM pool now, whatever its fragmentation.
  * Context: takes cluster and pool locks; may sleep.

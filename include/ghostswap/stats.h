@@ -90,6 +90,17 @@
      "Compaction passes of the RAM pool that moved something.")               \
   X (U, objects_moved, "compaction_moved_objects_total", COUNTER, "",         \
      "Objects moved by compaction.")                                          \
+  /* Recompression of cold pages (recompress-level). */                       \
+  X (U, recompress_level, "recompress_level", GAUGE, "",                      \
+     "zstd level of cold-page recompression (0: off).")                       \
+  X (U, recompressed_pages, "recompressed_pages_total", COUNTER, "",          \
+     "Cold RAM pages recompressed into smaller frames.")                      \
+  X (U, recompress_kept_pages, "recompress_kept_pages_total", COUNTER, "",    \
+     "Cold RAM pages recompression tried that did not come out smaller.")     \
+  X (U, recompress_saved_bytes, "recompress_saved_bytes_total", COUNTER, "",  \
+     "Bytes recompression took off the frames it replaced.")                  \
+  X (D, recompress_cpu_seconds, "recompress_cpu_seconds_total", COUNTER, "",  \
+     "CPU time spent recompressing.")                                         \
   /* Backing tier (per backing: struct gs_backing_info). */                   \
   X (U, backings, "backings", GAUGE, "", "Attached backings.")                \
   X (U, backing_slots, "", NONE, "",                                          \

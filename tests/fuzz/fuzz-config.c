@@ -118,6 +118,8 @@ config_eq (const struct gs_config *a, const struct gs_config *b)
   if (a->size != b->size || a->ram_limit != b->ram_limit
       || a->compression_level != b->compression_level
       || a->compact_threshold != b->compact_threshold
+      || a->recompress_level != b->recompress_level
+      || a->recompress_cpu != b->recompress_cpu
       || a->nbacking != b->nbacking || a->backing_size != b->backing_size
       || a->punch_holes != b->punch_holes
       || a->writeback_high != b->writeback_high
@@ -179,6 +181,11 @@ check_stored (const struct gs_config *cfg, const char *key, const char *value)
   FUZZ_CHECK (cfg->compression_level >= ZSTD_minCLevel ()
               && cfg->compression_level <= ZSTD_maxCLevel (),
               "compression-level %d", cfg->compression_level);
+  FUZZ_CHECK (cfg->recompress_level >= 0
+              && cfg->recompress_level <= ZSTD_maxCLevel (),
+              "recompress-level %d", cfg->recompress_level);
+  FUZZ_CHECK (cfg->recompress_cpu >= 1 && cfg->recompress_cpu <= 100,
+              "recompress-cpu %u", cfg->recompress_cpu);
   FUZZ_CHECK (cfg->nbacking <= GS_CONFIG_MAX_BACKINGS, "%u backings",
               cfg->nbacking);
 
@@ -205,11 +212,17 @@ check_stored (const struct gs_config *cfg, const char *key, const char *value)
   } else if (strcmp (key, "compact-threshold") == 0
              || strcmp (key, "writeback-high") == 0
              || strcmp (key, "writeback-low") == 0
-             || strcmp (key, "compression-level") == 0) {
+             || strcmp (key, "compression-level") == 0
+             || strcmp (key, "recompress-level") == 0
+             || strcmp (key, "recompress-cpu") == 0) {
     long want = strtol (value, NULL, 10), got;
 
     if (strcmp (key, "compact-threshold") == 0)
       got = (long) cfg->compact_threshold;
+    else if (strcmp (key, "recompress-level") == 0)
+      got = (long) cfg->recompress_level;
+    else if (strcmp (key, "recompress-cpu") == 0)
+      got = (long) cfg->recompress_cpu;
     else if (strcmp (key, "compression-level") == 0)
       got = (long) cfg->compression_level;
     else if (strcmp (key, "writeback-high") == 0)

@@ -101,6 +101,11 @@ refuse compression-level compression-level=
 refuse compact-threshold compact-threshold=0
 refuse compact-threshold compact-threshold=100
 refuse compact-threshold compact-threshold=x
+refuse recompress-level  recompress-level=23
+refuse recompress-level  recompress-level=-1
+refuse recompress-level  recompress-level=x
+refuse recompress-cpu    recompress-cpu=0
+refuse recompress-cpu    recompress-cpu=101
 # A mistake among valid keys is still found and named.
 refuse ram-limit         size=1G ram-limit=12Q compression-level=3
 
@@ -114,6 +119,7 @@ accept 4611686018427387904 size=4E compact-threshold=99
 accept 9223372036854771712 size=9223372036854771712
 accept 67108864          size=64MiB compression-level=19
 accept 67108864          size=64M compression-level=-5
+accept 67108864          size=64M recompress-level=19 recompress-cpu=5
 # Defaults: twice physical RAM rounded up to a GiB.
 accept ""
 if [ "$accepted_size" -le 0 ] || [ $((accepted_size % 1073741824)) -ne 0 ]; then
@@ -130,7 +136,8 @@ grep -q '^thread_model=parallel$' "$tmp/out" || { show; fail "--dump-plugin: thr
 status=0
 "$NBDKIT" "$PLUGIN" --help >"$tmp/out" 2>"$tmp/err" || status=$?
 if [ "$status" -ne 0 ]; then show; fail "--help failed (status $status)"; fi
-for key in size ram-limit compression-level compact-threshold; do
+for key in size ram-limit compression-level compact-threshold \
+           recompress-level recompress-cpu; do
     grep -q -- "$key=" "$tmp/out" || { show; fail "--help does not list $key="; }
 done
 

@@ -88,6 +88,27 @@ main (int argc, char **argv)
           "backing-size alone: %s", w);
   gs_config_free (&cfg);
 
+  /* recompress-level not above compression-level; recompress-cpu with
+   * recompression off.  Above it, with it on: no warning. */
+  gs_config_init (&cfg);
+  set (&cfg, "compression-level", "3");
+  set (&cfg, "recompress-level", "3");
+  w = warnings (&cfg, &n);
+  CHECKF (n == 1 && strncmp (w, "recompress-level: ", 18) == 0,
+          "recompress-level=3 at level 3: %s", w);
+  set (&cfg, "recompress-level", "19");
+  set (&cfg, "recompress-cpu", "50");
+  w = warnings (&cfg, &n);
+  CHECKF (n == 1 && strstr (w, "recompress-level: given more than once"),
+          "recompress-level=19: %s", w);
+  gs_config_free (&cfg);
+  gs_config_init (&cfg);
+  set (&cfg, "recompress-cpu", "50");
+  w = warnings (&cfg, &n);
+  CHECKF (n == 1 && strncmp (w, "recompress-cpu: ", 16) == 0,
+          "recompress-cpu alone: %s", w);
+  gs_config_free (&cfg);
+
   /* ram-limit above the machine's memory; just below it is fine. */
   if (ram == 0)
     SKIP ("no MemTotal in /proc/meminfo");

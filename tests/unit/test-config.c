@@ -241,6 +241,29 @@ main (int argc, char *argv[])
   set_fails ("compact-threshold", "-1", -EINVAL);
   set_fails ("compact-threshold", "50%", -EINVAL);
 
+  /* recompress-level=: 0 (off, the default) or a positive zstd level;
+   * recompress-cpu=: a percentage of one core, default 10. */
+  gs_config_init (&cfg);
+  CHECK (cfg.recompress_level == 0 && cfg.recompress_cpu == 10);
+  cfg = set_ok ("recompress-level", "0");
+  CHECK (cfg.recompress_level == 0);
+  cfg = set_ok ("recompress-level", "19");
+  CHECK (cfg.recompress_level == 19);
+  cfg = set_ok ("recompress-level", "22");
+  CHECK (cfg.recompress_level == 22);
+  set_fails ("recompress-level", "23", -EINVAL);
+  set_fails ("recompress-level", "-1", -EINVAL);
+  set_fails ("recompress-level", "", -EINVAL);
+  set_fails ("recompress-level", "high", -EINVAL);
+  set_fails ("recompress-level", "99999999999999999999", -EINVAL);
+  cfg = set_ok ("recompress-cpu", "1");
+  CHECK (cfg.recompress_cpu == 1);
+  cfg = set_ok ("recompress-cpu", "100");
+  CHECK (cfg.recompress_cpu == 100);
+  set_fails ("recompress-cpu", "0", -EINVAL);
+  set_fails ("recompress-cpu", "101", -EINVAL);
+  set_fails ("recompress-cpu", "10%", -EINVAL);
+
   /* encrypt=: on unless turned off; booleans only. */
   gs_config_init (&cfg);
   CHECK (cfg.encrypt);
@@ -312,7 +335,8 @@ main (int argc, char *argv[])
   /* The help text mentions every key. */
   {
     static const char *const keys[] = { "size=", "ram-limit=",
-      "compression-level=", "compact-threshold=" };
+      "compression-level=", "compact-threshold=", "recompress-level=",
+      "recompress-cpu=" };
     for (i = 0; i < sizeof keys / sizeof keys[0]; i++)
       CHECKF (strstr (gs_config_help, keys[i]) != NULL, "%s", keys[i]);
   }
