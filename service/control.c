@@ -248,6 +248,7 @@ backings_json (const struct gs_backing_info *b, unsigned n)
 #define GS_BACKING_JSON_U(v) json_object_new_uint64 (v)
 #define GS_BACKING_JSON_I(v) json_object_new_uint64 (v)
 #define GS_BACKING_JSON_B(v) json_object_new_boolean (v)
+#define GS_BACKING_JSON_S(v) json_object_new_string ((v) ? (v) : "none")
 #define GS_BACKING_KEY(type, field, metric, kind, help)                 \
     ok = ok && obj_add (o, #field, GS_BACKING_JSON_##type (b[i].field));
     GS_BACKING_FIELDS (GS_BACKING_KEY)
@@ -255,6 +256,7 @@ backings_json (const struct gs_backing_info *b, unsigned n)
 #undef GS_BACKING_JSON_U
 #undef GS_BACKING_JSON_I
 #undef GS_BACKING_JSON_B
+#undef GS_BACKING_JSON_S
     if (!ok || json_object_array_add (a, o) < 0) {
       json_object_put (o);
       json_object_put (a);

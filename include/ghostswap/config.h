@@ -26,6 +26,10 @@
 #define GS_METADATA_LIMIT_AUTO UINT64_MAX
 #define GS_MIN_METADATA_LIMIT_AUTO (64u * 1024 * 1024)
 
+/* remote-timeout= when not set, and its largest value. */
+#define GS_REMOTE_TIMEOUT_DEFAULT 30
+#define GS_REMOTE_TIMEOUT_MAX 3600
+
 /* Longest device name (name=). */
 #define GS_NAME_MAX 64
 
@@ -47,6 +51,10 @@ struct gs_config {
   char *name;                 /* name= (owned), NULL: derived (service.h) */
   char *metrics_listen;       /* metrics-listen=ADDR:PORT (owned), NULL: off */
   bool fault_injection;       /* allow gs_fault_set (tests only) */
+  char *tls_psk;              /* tls-psk=FILE for remote backings (owned) */
+  char *tls_username;         /* tls-username= (owned), NULL: libnbd's */
+  char *tls_certificates;     /* tls-certificates=DIR (owned) */
+  unsigned remote_timeout;    /* remote-timeout=SECONDS (default 30) */
   uint32_t given;             /* keys set by gs_config_set (one bit each) */
   uint32_t given_twice;       /* non-repeatable keys set more than once */
 };
