@@ -328,6 +328,24 @@ gs_backing_any_room (struct gs_device *dev)
   return false;
 }
 
+/* gs_backing_any_offline - see backing_list.h. */
+bool
+gs_backing_any_offline (struct gs_device *dev)
+{
+  ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&dev->backing_lock);
+  unsigned i;
+
+  for (i = 0; i < GS_MAX_BACKINGS; i++) {
+    struct gs_backing *b = dev->backing[i];
+    if (b && __atomic_load_n (&b->offline, __ATOMIC_RELAXED)
+        && __atomic_load_n (&b->healthy, __ATOMIC_RELAXED)
+        && !__atomic_load_n (&b->draining, __ATOMIC_RELAXED)
+        && __atomic_load_n (&b->used, __ATOMIC_RELAXED) < b->nslots)
+      return true;
+  }
+  return false;
+}
+
 /* gs_backing_reserve - see backing_list.h. */
 struct gs_backing *
 gs_backing_reserve (struct gs_device *dev, const struct gs_backing *exclude,

@@ -278,7 +278,11 @@ __send (struct conn *c, struct nbd_op *op)
   c->inflight--;
   op->gen = 0;
   if (nbd_aio_is_dead (c->h) || nbd_aio_is_closed (c->h)) {
-    c->doom = true;             /* stays queued for the next handle */
+    /* Stays queued for the next handle (libnbd may have called the
+     * callback with ENOTCONN already). */
+    op->fin = false;
+    op->err = 0;
+    c->doom = true;
     return;
   }
   op->fin = true;               /* refused by libnbd itself */
@@ -297,16 +301,29 @@ __pump (struct conn *c)
       __send (c, op);
 }
 
-/* Finished requests leave the list. */
+/* Is c->h still usable?  If not, it is doomed (closed by the next thread
+ * not in poll(2)). */
+static bool
+__alive (struct conn *c)
+{
+  if (c->h && !c->doom
+      && (nbd_aio_is_dead (c->h) || nbd_aio_is_closed (c->h)))
+    c->doom = true;
+  return c->h && !c->doom;
+}
+
+/* Finished requests leave the list; one that failed on a handle that
+ * died stays, to be sent again (__kill). */
 static void
 __reap (struct conn *c)
 {
   struct remote *r = c->r;
   struct nbd_op *op, *next;
+  bool alive = __alive (c);
 
   for (op = c->ops; op; op = next) {
     next = op->next;
-    if (!op->fin)
+    if (!op->fin || (op->err != 0 && !alive))
       continue;
     __unlink (c, op);
     if (op->gen != 0)
