@@ -12,7 +12,10 @@
  *   device                                            requests, create/destroy
  *
  * Lock order: drain_lock -> writeback_lock -> cluster lock -> backing_lock
- * -> a backing's lock; cluster lock -> pool stream lock -> pool lock.
+ * -> a backing's lock; cluster lock -> pool stream lock -> pool lock;
+ * cluster lock, writeback_lock, a backing's scrub_lock -> a remote
+ * backing's connection lock -> its rlock (lib/backing_nbd.c; never with
+ * a backing's lock).
  * bg_lock is taken alone.
  */
 #ifndef GHOSTSWAP_CORE_H
