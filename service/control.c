@@ -44,6 +44,7 @@
 #include "ghostswap/service/metrics.h"
 #include "ghostswap/stats.h"
 #include "json_value.h"
+#include "remote_warn.h"
 
 /* Clients served at once; more are told so and closed. */
 #define GS_CONTROL_MAX_CLIENTS 16
@@ -440,6 +441,17 @@ cmd_metrics (struct request *rq, char **args, unsigned nargs)
   add_string (rq, "text", text, len);
 }
 
+/* warn_insecure - after attaching @path: if it is a remote reached over
+ * TCP without TLS, say so in the answer's "warning". */
+static void
+warn_insecure (struct request *rq, const char *path)
+{
+  char msg[GS_INSECURE_WARNING_MAX];
+
+  if (gs_service_insecure_warning (rq->dev, path, msg, sizeof msg))
+    add_string (rq, "warning", msg, strlen (msg));
+}
+
 static void
 cmd_backing_add (struct request *rq, char **args, unsigned nargs)
 {
@@ -455,6 +467,7 @@ cmd_backing_add (struct request *rq, char **args, unsigned nargs)
     return;
   }
   reply_ok (rq);
+  warn_insecure (rq, args[0]);
 }
 
 static void
@@ -560,6 +573,7 @@ cmd_migrate (struct request *rq, char **args, unsigned nargs)
   reply_ok (rq);
   add_bool (rq, "started", true);
   add_bool (rq, "attached", attached);
+  warn_insecure (rq, args[1]);
 }
 
 static void
