@@ -9,7 +9,8 @@
  * thread is driving it, waits for a completion.  Completion callbacks
  * only mark the request finished; the thread that drove the round reaps
  * finished requests and sends queued ones.  Reads are queued before
- * writes, so a client's read goes out at once.
+ * writes and not held back by the in-flight limit, so a client's read
+ * goes out at once.
  *
  * A handle that died (the server went away, or a request waited more
  * than remote-timeout: a hung server) is closed, never revived: the
@@ -52,7 +53,8 @@
 #include "ghostswap/config.h"
 
 #define NBD_CONNS 4                  /* connections with multi-conn */
-#define NBD_INFLIGHT 32              /* requests in flight per connection */
+#define NBD_INFLIGHT 32              /* writes, zeroes and trims in flight
+                                      * per connection (reads: no limit) */
 #define NBD_REQ_MAX (4u << 20)       /* bytes per read or write request */
 #define NBD_WIPE_MAX (1u << 30)      /* bytes per zero or trim request */
 #define NBD_SLICE_MS 100             /* longest poll(2) of one round */
@@ -289,16 +291,19 @@ __send (struct conn *c, struct nbd_op *op)
   op->err = nbd_get_errno () ? nbd_get_errno () : EIO;
 }
 
-/* Send queued requests while the in-flight limit allows. */
+/* Send queued requests: reads (first in the list) at once, others
+ * while the in-flight limit allows. */
 static void
 __pump (struct conn *c)
 {
   struct nbd_op *op;
 
-  for (op = c->ops; op && c->h && !c->doom && c->inflight < NBD_INFLIGHT;
-       op = op->next)
+  for (op = c->ops; op && c->h && !c->doom; op = op->next) {
+    if (op->kind != OP_READ && c->inflight >= NBD_INFLIGHT)
+      break;
     if (op->gen == 0 && !op->fin)
       __send (c, op);
+  }
 }
 
 /* Is c->h still usable?  If not, it is doomed (closed by the next thread

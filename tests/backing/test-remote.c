@@ -7,8 +7,9 @@
  * byte is checked against a shadow throughout.  Modes (argv[1]):
  *
  *  migrate [memory|file]  three clients write, read and trim while the
- *        remote is migrated to a local file b1, b1 back to the remote, and
- *        the remote drained into RAM; the stats show the remote's figures
+ *        remote is migrated to a local file b1, b1 back to the remote, the
+ *        remote to a file b2 and b2 back (remote -> file -> remote twice),
+ *        and the remote drained into RAM; the stats show the remote's figures
  *        (connected, requests, read latency), no error.
  *  delay  the remote behind --filter=delay (reads and writes 2 ms): as
  *        migrate; the median read latency reported is at least 1.5 ms.
@@ -301,7 +302,7 @@ migrate_mode (uint64_t seed, bool delayed)
   struct rng r;
   struct nbd_handle *h;
   struct rfig f;
-  const char *b1 = bk_path ("b1");
+  const char *b1 = bk_path ("b1"), *b2 = bk_path ("b2");
 
   rng_seed (&r, seed);
   h = start_and_fill (&r, "remote-timeout=30", "2M", true);
@@ -319,6 +320,12 @@ migrate_mode (uint64_t seed, bool delayed)
     test_fail ("after migrating back the remote holds nothing or is "
                "unhealthy");
   print_fig ("migrated back", &f);
+  let_run (100);
+  free (ctl_ok ("migrate %s %s 128M", uri, b2));
+  drain_ok ("migrate remote -> b2");
+  let_run (100);
+  free (ctl_ok ("migrate %s %s", b2, uri));
+  drain_ok ("migrate b2 -> remote");
   let_run (100);
   free (ctl_ok ("ram-limit 512M"));
   free (ctl_ok ("backing drain %s", uri));
