@@ -27,6 +27,9 @@
  *        as for files), its pages stay in RAM, and a drain empties it.
  *  error-read   error-pread-rate=20%: a read of a remote page may fail
  *        with EIO, never give wrong data.
+ *  tls    the remote requires TLS with a PSK (nbdkit --tls=require
+ *        --tls-psk=FILE), the backing is nbds+unix:// with tls-psk= and
+ *        tls-username=: as migrate.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -231,7 +234,7 @@ let_run (uint64_t more)
  * it; @verify: check every byte then. */
 static struct nbd_handle *
 start_and_fill (struct rng *r, const char *extra, const char *ram,
-                bool verify)
+                bool verify, const char *extra2, const char *extra3)
 {
   char barg[500], rarg[64];
   struct nbd_handle *h;
@@ -242,7 +245,7 @@ start_and_fill (struct rng *r, const char *extra, const char *ram,
     test_fail ("out of memory");
   snprintf (barg, sizeof barg, "backing=%s", uri);
   snprintf (rarg, sizeof rarg, "ram-limit=%s", ram);
-  bk_start (&srv, "size=128M", rarg, barg, extra, NULL);
+  bk_start (&srv, "size=128M", rarg, barg, extra, extra2, extra3, NULL);
   h = server_connect (&srv);
   shadow_init (&sh, DEV_SIZE);
   for (uint64_t s = 0; s < AREA_SLOTS; s += 16) {
@@ -297,7 +300,8 @@ no_errors (void)
 }
 
 static int
-migrate_mode (uint64_t seed, bool delayed)
+migrate_mode (uint64_t seed, bool delayed, const char *tls1,
+              const char *tls2)
 {
   struct rng r;
   struct nbd_handle *h;
@@ -305,7 +309,7 @@ migrate_mode (uint64_t seed, bool delayed)
   const char *b1 = bk_path ("b1"), *b2 = bk_path ("b2");
 
   rng_seed (&r, seed);
-  h = start_and_fill (&r, "remote-timeout=30", "2M", true);
+  h = start_and_fill (&r, "remote-timeout=30", "2M", true, tls1, tls2);
   workers_start (seed);
   let_run (100);
 
@@ -359,7 +363,7 @@ kill_mode (uint64_t seed)
   struct rfig f;
 
   rng_seed (&r, seed);
-  h = start_and_fill (&r, "remote-timeout=60", "2M", true);
+  h = start_and_fill (&r, "remote-timeout=60", "2M", true, NULL, NULL);
   workers_start (seed);
   let_run (100);
   for (int round = 0; round < 3; round++) {
@@ -407,7 +411,7 @@ down_mode (uint64_t seed)
   unsigned eio = 0, good = 0, enospc = 0, tries;
 
   rng_seed (&r, seed);
-  h = start_and_fill (&r, "remote-timeout=1", "2M", true);
+  h = start_and_fill (&r, "remote-timeout=1", "2M", true, NULL, NULL);
   if (!rfig (&f) || f.used < AREA_SLOTS / 2)
     test_fail ("too few pages on the remote before it goes down");
   server_kill (&rsrv);
@@ -493,7 +497,7 @@ error_write_mode (uint64_t seed)
 
   rng_seed (&r, seed);
   /* All of it fits in RAM: writeback moves what the remote takes. */
-  h = start_and_fill (&r, "remote-timeout=30", "64M", true);
+  h = start_and_fill (&r, "remote-timeout=30", "64M", true, NULL, NULL);
   free (ctl ("writeback %llu", (unsigned long long) AREA_SLOTS));
   if (!rfig (&f))
     test_fail ("the remote is not attached");
@@ -525,7 +529,7 @@ error_read_mode (uint64_t seed)
   unsigned eio = 0, good = 0;
 
   rng_seed (&r, seed);
-  h = start_and_fill (&r, "remote-timeout=30", "2M", false);
+  h = start_and_fill (&r, "remote-timeout=30", "2M", false, NULL, NULL);
   for (uint64_t s = 0; s < AREA_SLOTS; s += 7) {
     int e = sh_read_slot (&sh, h, s, "reading from a failing remote");
     if (e == EIO)
@@ -559,13 +563,36 @@ main (int argc, char **argv)
       remote_start ((const char *[]) { "file", remote_file (), NULL });
     else
       remote_start ((const char *[]) { "memory", "size=" REMOTE_SIZE, NULL });
-    return migrate_mode (seed, false);
+    return migrate_mode (seed, false, NULL, NULL);
   }
   if (strcmp (mode, "delay") == 0) {
     remote_start ((const char *[]) { "--filter=delay", "memory",
                                      "size=" REMOTE_SIZE, "delay-read=2ms",
                                      "delay-write=2ms", NULL });
-    return migrate_mode (seed, true);
+    return migrate_mode (seed, true, NULL, NULL);
+  }
+  if (strcmp (mode, "tls") == 0) {
+    /* A PSK file as psktool(1) writes it: "USER:HEXKEY". */
+    static char psk_arg[320], ndk_arg[330];
+    const char *psk = bk_path ("keys.psk");
+    struct rng kr;
+    FILE *fp = fopen (psk, "w");
+
+    if (!fp)
+      test_fail ("%s: %s", psk, strerror (errno));
+    rng_seed (&kr, seed ^ 0x5eed);
+    fprintf (fp, "ghostswap-test:");
+    for (int i = 0; i < 4; i++)
+      fprintf (fp, "%016" PRIx64, rng_next (&kr));
+    fprintf (fp, "\n");
+    if (fclose (fp) != 0)
+      test_fail ("%s: %s", psk, strerror (errno));
+    snprintf (ndk_arg, sizeof ndk_arg, "--tls-psk=%s", psk);
+    snprintf (psk_arg, sizeof psk_arg, "tls-psk=%s", psk);
+    remote_start ((const char *[]) { "--tls=require", ndk_arg, "memory",
+                                     "size=" REMOTE_SIZE, NULL });
+    snprintf (uri, sizeof uri, "nbds+unix:///?socket=%s", rsrv.sock);
+    return migrate_mode (seed, false, psk_arg, "tls-username=ghostswap-test");
   }
   if (strcmp (mode, "kill") == 0 || strcmp (mode, "down") == 0) {
     remote_start ((const char *[]) { "file", remote_file (), NULL });
