@@ -21,7 +21,7 @@ void gs_background_stop (struct gs_device *dev);
  * or else compact the pool if it holds garbage, or else, while a backing
  * has room, wait a little for others' reclaim (GS_RECLAIM_TRIES times in
  * all), or while a backing cannot be reached for now (a remote
- * reconnecting), wait for it (up to remote-timeout in all).
+ * reconnecting) for less than remote-timeout, wait for it (as long).
  * Context: takes writeback and cluster locks; may sleep.
  * Return: true if the write is worth trying again, false when nothing can
  * free room or the waits are over (the caller makes one last try and

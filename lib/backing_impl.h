@@ -142,6 +142,7 @@ struct gs_backing {
   bool healthy;               /* atomic: false after a write error */
   bool offline;               /* atomic: unreachable for now (a remote
                                * reconnecting): takes no new pages */
+  uint64_t offline_since;     /* atomic: CLOCK_MONOTONIC µs it went */
   bool draining;              /* atomic: no new allocations */
   uint64_t reads, writes, read_errors, write_errors;  /* atomic */
 };

@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <sys/stat.h>
 
@@ -333,11 +334,16 @@ bool
 gs_backing_any_offline (struct gs_device *dev)
 {
   ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&dev->backing_lock);
+  struct timespec ts;
+  uint64_t now, limit = (uint64_t) dev->cfg.remote_timeout * 1000000u;
   unsigned i;
 
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  now = (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
   for (i = 0; i < GS_MAX_BACKINGS; i++) {
     struct gs_backing *b = dev->backing[i];
-    if (b && __atomic_load_n (&b->offline, __ATOMIC_RELAXED)
+    if (b && __atomic_load_n (&b->offline, __ATOMIC_ACQUIRE)
+        && now - __atomic_load_n (&b->offline_since, __ATOMIC_RELAXED) < limit
         && __atomic_load_n (&b->healthy, __ATOMIC_RELAXED)
         && !__atomic_load_n (&b->draining, __ATOMIC_RELAXED)
         && __atomic_load_n (&b->used, __ATOMIC_RELAXED) < b->nslots)

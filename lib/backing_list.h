@@ -34,7 +34,8 @@ int gs_backing_detach (struct gs_device *dev, struct gs_backing *b,
 bool gs_backing_any_room (struct gs_device *dev);
 
 /* gs_backing_any_offline - is there a healthy backing that cannot be
- * reached for now (a remote reconnecting) but would take pages?
+ * reached for now (a remote reconnecting), for less than remote-timeout,
+ * but would take pages?
  * Context: any.  Return: true or false.
  */
 bool gs_backing_any_offline (struct gs_device *dev);

@@ -21,7 +21,9 @@
  * requests is given up guarantees that a late write cannot land after
  * the slot was reused.  A request still unanswered remote-timeout after
  * it was queued fails: -ENOTCONN (the caller's pages stay where they
- * were; gs_backing_account does not mark the backing unhealthy for it).
+ * were; gs_backing_account does not mark the backing unhealthy for it);
+ * once no connection has been up for remote-timeout, new requests fail
+ * so at once, until the reconnect thread gets one again.
  * While no connection is up the backing is offline (takes no new pages).
  * An error the server answers is the request's result (-errno), a fault
  * of the backing as for files.
@@ -379,8 +381,10 @@ __kill (struct conn *c)
   c->h = NULL;
   c->doom = false;
   if (__atomic_sub_fetch (&r->up, 1, __ATOMIC_RELAXED) == 0) {
-    __atomic_store_n (&r->down_since, now_us (), __ATOMIC_RELAXED);
-    __atomic_store_n (&r->b->offline, true, __ATOMIC_RELAXED);
+    uint64_t t = now_us ();
+    __atomic_store_n (&r->down_since, t, __ATOMIC_RELAXED);
+    __atomic_store_n (&r->b->offline_since, t, __ATOMIC_RELAXED);
+    __atomic_store_n (&r->b->offline, true, __ATOMIC_RELEASE);
   }
   pthread_mutex_lock (&r->rlock);
   r->kick = true;
@@ -470,9 +474,20 @@ static void
 perform (struct remote *r, struct nbd_op *ops, size_t n)
 {
   struct conn *c = pick (r);
-  uint64_t deadline = now_us () + r->timeout_us;
+  uint64_t t0 = now_us (), deadline = t0 + r->timeout_us;
+  uint64_t since = __atomic_load_n (&r->down_since, __ATOMIC_RELAXED);
   size_t k;
 
+  if (!c->h && since != 0 && t0 - since >= r->timeout_us) {
+    /* Down for longer than remote-timeout already: fail at once (a
+     * drain retrying page by page must not wait that long for each). */
+    for (k = 0; k < n; k++) {
+      ops[k].done = true;
+      ops[k].err = ETIMEDOUT;
+    }
+    pthread_mutex_unlock (&c->lock);
+    return;
+  }
   for (k = 0; k < n; k++) {
     ops[k].c = c;
     ops[k].deadline = deadline;
