@@ -5,6 +5,7 @@
  * header.  The layers, bottom-up (a file calls only into layers below it):
  *
  *   entry.h table pool codec pattern backing uring   storage primitives
+ *   backing_file backing_nbd                          kinds of backing
  *   slot                                              the slot state machine
  *   backing_list                                      the device's backings
  *   writeback compact drain                           the movers
