@@ -5,7 +5,7 @@
  * asynchronous API by the threads that need it: a thread with a batch
  * queues its requests on one connection, sends what the in-flight limit
  * allows, and then either drives the handle for one round (poll(2) on
- * its socket and an eventfd, then nbd_aio_notify_*) or, when another
+ * its socket and a wake-up pipe, then nbd_aio_notify_*) or, when another
  * thread is driving it, waits for a completion.  Completion callbacks
  * only mark the request finished; the thread that drove the round reaps
  * finished requests and sends queued ones.  Reads are queued before
@@ -42,7 +42,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
+#include <fcntl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -98,7 +98,7 @@ struct conn {
   unsigned inflight;
   struct nbd_op *ops;         /* not done: reads first, then the rest */
   struct nbd_op *tail;
-  int wakefd;                 /* eventfd: wakes the thread in poll(2) */
+  int wake[2];                /* pipe: a byte wakes the thread in poll(2) */
 };
 
 struct remote {
@@ -348,10 +348,10 @@ __reap (struct conn *c)
 static void
 wake (struct conn *c)
 {
-  uint64_t one = 1;
+  char one = 1;
 
-  if (write (c->wakefd, &one, sizeof one) < 0) {
-    /* The counter is full: it will wake the poller anyway. */
+  if (write (c->wake[1], &one, 1) < 0) {
+    /* The pipe is full: it will wake the poller anyway. */
   }
 }
 
@@ -402,9 +402,9 @@ __round (struct conn *c, int ms)
   unsigned dir = (unsigned) nbd_aio_get_direction (h);
   struct pollfd p[2] = {
     { .fd = nbd_aio_get_fd (h), .events = 0 },
-    { .fd = c->wakefd, .events = POLLIN },
+    { .fd = c->wake[0], .events = POLLIN },
   };
-  uint64_t v;
+  char v[64];
   int n;
 
   if (dir & LIBNBD_AIO_DIRECTION_READ)
@@ -422,7 +422,7 @@ __round (struct conn *c, int ms)
   pthread_mutex_lock (&c->lock);
   c->polling = false;
   if (n > 0 && (p[1].revents & POLLIN)
-      && read (c->wakefd, &v, sizeof v) < 0) {
+      && read (c->wake[0], v, sizeof v) < 0) {
     /* Nothing to read: another round took it. */
   }
   if (n > 0 && !c->doom) {
@@ -679,8 +679,7 @@ static int
 conn_init (struct remote *r, struct conn *c)
 {
   c->r = r;
-  c->wakefd = eventfd (0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (c->wakefd < 0)
+  if (pipe2 (c->wake, O_NONBLOCK | O_CLOEXEC) < 0)
     return -errno;
   pthread_mutex_init (&c->lock, NULL);
   cond_init (&c->cv);
@@ -692,7 +691,8 @@ conn_destroy (struct conn *c)
 {
   if (c->h)
     nbd_close (c->h);
-  close (c->wakefd);
+  close (c->wake[0]);
+  close (c->wake[1]);
   pthread_cond_destroy (&c->cv);
   pthread_mutex_destroy (&c->lock);
 }
