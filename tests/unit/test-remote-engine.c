@@ -11,6 +11,10 @@
  * reconnects figure must move; then everything is written back, verified,
  * drained into RAM and verified again.
  *
+ * With the argument "delay" the remote is behind nbdkit's delay filter
+ * (1 ms per read and write), so that many threads wait on a connection
+ * while another drives it.
+ *
  * Environment: NBDKIT (default "nbdkit"); skip (77) without nbdkit.
  */
 #include <errno.h>
@@ -36,6 +40,7 @@
 
 static char dir[256], sock[300], img[300], pidfile[300], uri[400];
 static pid_t remote_pid;
+static bool delayed;
 static struct gs_device *dev;
 static unsigned char *shadow;
 static bool stop;
@@ -82,8 +87,13 @@ remote_start (void)
   remote_pid = fork ();
   CHECK (remote_pid >= 0);
   if (remote_pid == 0) {
-    execlp (nbdkit, nbdkit, "-f", "--exit-with-parent", "-U", sock, "-P",
-            pidfile, "file", filearg, (char *) NULL);
+    if (delayed)
+      execlp (nbdkit, nbdkit, "-f", "--exit-with-parent", "-U", sock, "-P",
+              pidfile, "--filter=delay", "file", filearg, "delay-read=1ms",
+              "delay-write=1ms", (char *) NULL);
+    else
+      execlp (nbdkit, nbdkit, "-f", "--exit-with-parent", "-U", sock, "-P",
+              pidfile, "file", filearg, (char *) NULL);
     _exit (127);
   }
   for (int tries = 0; tries < 3000; tries++) {
@@ -174,6 +184,7 @@ main (int argc, char **argv)
   int fd, r;
 
   TEST_INIT (argc, argv);
+  delayed = argc > 1 && strcmp (argv[1], "delay") == 0;
   snprintf (dir, sizeof dir, "/tmp/gs-remote-XXXXXX");
   CHECK (mkdtemp (dir) != NULL);
   snprintf (sock, sizeof sock, "%s/sock", dir);
