@@ -27,6 +27,9 @@
  *        as for files), its pages stay in RAM, and a drain empties it.
  *  error-read   error-pread-rate=20%: a read of a remote page may fail
  *        with EIO, never give wrong data.
+ *  blocksize  the remote (nbdkit's blocksize-policy filter) refuses
+ *        requests over 64K: as migrate, so every request must be cut to
+ *        the advertised maximum.
  *  tls    the remote requires TLS with a PSK (nbdkit --tls=require
  *        --tls-psk=FILE), the backing is nbds+unix:// with tls-psk= and
  *        tls-username=: as migrate.
@@ -570,6 +573,18 @@ main (int argc, char **argv)
                                      "size=" REMOTE_SIZE, "delay-read=2ms",
                                      "delay-write=2ms", NULL });
     return migrate_mode (seed, true, NULL, NULL);
+  }
+  if (strcmp (mode, "blocksize") == 0) {
+    /* Requests over 64K or not aligned to 4K are refused (EINVAL) by the
+     * remote: the backing must cut its 256K writeback writes and 512K
+     * drain reads to the advertised maximum. */
+    remote_start ((const char *[]) { "--filter=blocksize-policy", "memory",
+                                     "size=" REMOTE_SIZE,
+                                     "blocksize-error-policy=error",
+                                     "blocksize-minimum=4096",
+                                     "blocksize-preferred=4096",
+                                     "blocksize-maximum=65536", NULL });
+    return migrate_mode (seed, false, NULL, NULL);
   }
   if (strcmp (mode, "tls") == 0) {
     /* A PSK file as psktool(1) writes it: "USER:HEXKEY". */
