@@ -22,6 +22,9 @@
  *        a hang), state "down"; writes go to RAM while it has room; with
  *        RAM full, writes fail with ENOSPC (bounded); restarted, every
  *        acknowledged byte reads back right.
+ *  hung   reads take 3 s (delay filter), remote-timeout=1: a read of a
+ *        remote page fails with EIO after the timeout, the hung
+ *        connection is replaced (reconnects), nothing reads wrong.
  *  error-write  the remote behind --filter=error error-pwrite-rate=10%:
  *        a write the remote fails makes the backing unhealthy (a fault,
  *        as for files), its pages stay in RAM, and a drain empties it.
@@ -490,6 +493,43 @@ down_mode (uint64_t seed)
   return 0;
 }
 
+/* Reads take 3 s, remote-timeout is 1 s: a read of a remote page fails
+ * with EIO after the timeout (the hung handle is closed and a new one
+ * made), never a hang, never wrong data; writes still work. */
+static int
+hung_mode (uint64_t seed)
+{
+  struct rng r;
+  struct nbd_handle *h;
+  struct rfig f;
+  unsigned eio = 0, good = 0;
+
+  rng_seed (&r, seed);
+  h = start_and_fill (&r, "remote-timeout=1", "2M", false, NULL, NULL);
+  for (int i = 0; i < 6; i++) {
+    uint64_t s = rng_below (&r, AREA_SLOTS);
+    int e = sh_read_slot (&sh, h, s, "reading from a hung remote");
+    if (e == EIO)
+      eio++;
+    else if (e == 0)
+      good++;
+    else
+      test_fail ("slot %" PRIu64 ": %s", s, strerror (e));
+  }
+  if (!rfig (&f))
+    test_fail ("the remote is not attached");
+  print_fig ("hung reads", &f);
+  printf ("%s: %u reads right, %u EIO\n", test_name, good, eio);
+  if (eio == 0 || f.reconnects == 0 || !f.healthy)
+    test_fail ("a hung remote: %u EIO, %" PRIu64 " reconnects, healthy %d",
+               eio, f.reconnects, f.healthy);
+  nbd_shutdown (h, 0);
+  nbd_close (h);
+  server_stop_check (&srv);
+  server_stop (&rsrv);
+  return 0;
+}
+
 static int
 error_write_mode (uint64_t seed)
 {
@@ -573,6 +613,12 @@ main (int argc, char **argv)
                                      "size=" REMOTE_SIZE, "delay-read=2ms",
                                      "delay-write=2ms", NULL });
     return migrate_mode (seed, true, NULL, NULL);
+  }
+  if (strcmp (mode, "hung") == 0) {
+    remote_start ((const char *[]) { "--filter=delay", "memory",
+                                     "size=" REMOTE_SIZE, "delay-read=3",
+                                     NULL });
+    return hung_mode (seed);
   }
   if (strcmp (mode, "blocksize") == 0) {
     /* Requests over 64K or not aligned to 4K are refused (EINVAL) by the
