@@ -15,7 +15,9 @@
  * A handle that died (the server went away, or a request waited more
  * than remote-timeout: a hung server) is closed, never revived: the
  * requests it had in flight are queued again, and the backing's own
- * thread (reconnect) makes a new handle, with back-off, and installs it;
+ * thread (reconnect) makes a new handle, with back-off, and installs it
+ * (it also looks at idle connections every second, so that one whose
+ * server went away is replaced before the next request needs it);
  * then the queued requests are sent again (whole physical slots: reads
  * and writes are idempotent).  Closing a handle before any of its
  * requests is given up guarantees that a late write cannot land after
@@ -425,6 +427,9 @@ __round (struct conn *c, int ms)
       && read (c->wake[0], v, sizeof v) < 0) {
     /* Nothing to read: another round took it. */
   }
+  if (n > 0 && !c->doom && c->inflight == 0
+      && (p[0].revents & (POLLIN | POLLHUP | POLLERR)))
+    c->doom = true;             /* nothing asked, yet readable: EOF */
   if (n > 0 && !c->doom) {
     if (p[0].revents & (POLLIN | POLLHUP | POLLERR))
       nbd_aio_notify_read (h);
@@ -524,15 +529,13 @@ perform (struct remote *r, struct nbd_op *ops, size_t n)
       }
       if (sent)
         __kill (c);             /* queues ours again */
+      /* Every one not done is queued now (never given to libnbd, or its
+       * handle is closed): it leaves the list with its result. */
       for (k = 0; k < n; k++)
         if (!ops[k].done) {
-          if (ops[k].fin)
-            __reap (c);
-          else {
-            __unlink (c, &ops[k]);
-            ops[k].done = true;
-            ops[k].err = ETIMEDOUT;
-          }
+          __unlink (c, &ops[k]);
+          ops[k].done = true;
+          ops[k].err = ops[k].fin && ops[k].err ? ops[k].err : ETIMEDOUT;
         }
       break;
     }
@@ -840,7 +843,35 @@ reconnect_all (struct remote *r)
   return ok;
 }
 
-/* The reconnect thread: new handles for lost ones, with back-off. */
+/* An idle connection whose server went away (its socket reads EOF) is
+ * found here, not only at the next request, so that the state shown is
+ * true.  Context: no lock held; takes each connection's lock. */
+static void
+probe_idle (struct remote *r)
+{
+  for (unsigned i = 0; i < r->nconns; i++) {
+    struct conn *c = &r->conn[i];
+    struct pollfd p = { .fd = -1, .events = POLLIN };
+
+    if (pthread_mutex_trylock (&c->lock) != 0)
+      continue;                 /* busy: its users will see */
+    if (c->h && !c->polling && !c->ops && c->inflight == 0) {
+      /* Nothing was asked, so the server has nothing to say: a readable
+       * socket is its end (EOF), or garbage.  (libnbd is not asked to
+       * read it: it is closed.) */
+      p.fd = nbd_aio_get_fd (c->h);
+      if (p.fd < 0 || (poll (&p, 1, 0) > 0
+                       && (p.revents & (POLLIN | POLLHUP | POLLERR))))
+        c->doom = true;
+      if (!__alive (c))
+        __kill (c);
+    }
+    pthread_mutex_unlock (&c->lock);
+  }
+}
+
+/* The reconnect thread: new handles for lost ones, with back-off; idle
+ * connections probed every second. */
 static void *
 reconnect (void *opaque)
 {
@@ -852,11 +883,19 @@ reconnect (void *opaque)
     bool ok;
 
     if (!r->kick) {
-      pthread_cond_wait (&r->rcv, &r->rlock);
+      struct timespec ts = abs_time (now_us () + 1000000u);
+
+      if (pthread_cond_timedwait (&r->rcv, &r->rlock, &ts) == ETIMEDOUT
+          && !r->kick && !r->stop) {
+        pthread_mutex_unlock (&r->rlock);
+        probe_idle (r);
+        pthread_mutex_lock (&r->rlock);
+      }
       continue;
     }
     r->kick = false;
     pthread_mutex_unlock (&r->rlock);
+    probe_idle (r);             /* the others may be gone too */
     ok = reconnect_all (r);
     pthread_mutex_lock (&r->rlock);
     if (ok) {

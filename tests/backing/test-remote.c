@@ -18,7 +18,7 @@
  *        and writeback goes on: nothing acknowledged is lost, no request
  *        fails, the reconnects counter moves, the backing stays healthy.
  *  down   (file plugin, remote-timeout=1) the remote is killed and left
- *        down: reads of pages on it fail with EIO (never wrong data, never
+ *        down: the state leaves "connected" without any request; reads of pages on it fail with EIO (never wrong data, never
  *        a hang), state "down"; writes go to RAM while it has room; with
  *        RAM full, writes fail with ENOSPC (bounded); restarted, every
  *        acknowledged byte reads back right.
@@ -422,6 +422,16 @@ down_mode (uint64_t seed)
     test_fail ("too few pages on the remote before it goes down");
   server_kill (&rsrv);
   printf ("%s: remote killed, left down\n", test_name);
+  /* Idle connections are probed every second: the state changes without
+   * a request. */
+  for (tries = 0; rfig (&f) && f.connected; tries++) {
+    if (tries == 3000)
+      test_fail ("the remote still shows connected 30 s after it died, "
+                 "with no request made");
+    msleep (10);
+  }
+  printf ("%s: with no request, after %u ms: remote %s\n", test_name,
+          tries * 10, f.state);
   /* Reads: EIO or the right bytes (pages still in RAM). */
   for (int i = 0; i < 12; i++) {
     uint64_t s = rng_below (&r, AREA_SLOTS);

@@ -8,8 +8,10 @@
  * kind and read each back at once against the shadow, while the main
  * thread runs writeback and kills the remote (SIGKILL) and starts it
  * again on the same socket, three times.  No request may fail; the
- * reconnects figure must move; then everything is written back, verified,
- * drained into RAM and verified again.
+ * reconnects figure must move.  Then, idle, the remote is killed once
+ * more: the backing must show it gone without a request; it is started
+ * again, and everything is written back, verified, drained into RAM and
+ * verified again.
  *
  * With the argument "delay" the remote is behind nbdkit's delay filter
  * (1 ms per read and write), so that many threads wait on a connection
@@ -233,6 +235,14 @@ main (int argc, char **argv)
            bi.remote_state, bi.used, bi.reads, bi.writes, bi.reconnects);
   CHECK (bi.reconnects > 0);
   CHECK (bi.healthy);
+  /* Idle: the reconnect thread's probe sees the remote go, with no
+   * request made, and a new connection once it is back. */
+  remote_kill ();
+  for (int tries = 0; info ().remote_connected; tries++) {
+    CHECKF (tries < 3000, "still connected 30 s after the remote died");
+    msleep (10);
+  }
+  remote_start ();
   (void) gs_writeback (dev, 0);
   verify ("after the kills");
   CHECK_OK (gs_set_ram_limit (dev, DEV_SIZE * 2));
