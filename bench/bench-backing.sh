@@ -9,7 +9,7 @@
 # It needs BUILD_DIR/bench/bench-drain (bench/bench-drain.c linked with
 # libghostswap; BENCH_DRAIN=PATH overrides), fio, and for the kernel anchor
 # root and mkswap/swapon/swapoff (bench-swapoff.sh uses
-# BUILD_DIR/bench/swap-fill, or compiles bench/swap-fill.c itself).  All files go under DIR (a disk, never tmpfs); all of
+# BUILD_DIR/tests/swap/swap-workload, or compiles it itself).  All files go under DIR (a disk, never tmpfs); all of
 # them, the swap file and the cgroup are removed at the end, also on error
 # or Ctrl-C.
 #
@@ -268,9 +268,9 @@ fi
 
 if step swapoff; then
   echo "== kernel swapoff of $DATA from a swap file (the anchor)"
-  swap_fill=
-  [[ -x $build/bench/swap-fill ]] && swap_fill=$build/bench/swap-fill
-  DIR=$work LIMIT=$SWAP_LIMIT SWAP_FILL=$swap_fill "$here/bench-swapoff.sh" "$DATA" > "$work/swapoff.out" &
+  workload=
+  [[ -x $build/tests/swap/swap-workload ]] && workload=$build/tests/swap/swap-workload
+  DIR=$work LIMIT=$SWAP_LIMIT SWAP_WORKLOAD=$workload "$here/bench-swapoff.sh" "$DATA" > "$work/swapoff.out" &
   pids+=($!)
   wait "${pids[-1]}" || die "bench-swapoff.sh failed"
   unset 'pids[-1]'

@@ -75,6 +75,9 @@ for _ in $(seq 100); do [[ -e $mnt/swap ]] && break; sleep 0.1; done
 ls -l "$mnt"
 
 step "losetup + mkswap + swapon --discard"
+# Direct I/O (no second copy in the page cache); the default sector size
+# and queue depth: neither 4096-byte sectors nor a shorter queue was
+# faster (bench/bench-loop.sh, docs/benchmarks-swap.md).
 loop=$(losetup --direct-io=on -f --show "$mnt/swap")
 mkswap -q "$loop"
 swapon --discard -p 32767 "$loop"

@@ -67,7 +67,8 @@
 
 /* The list of commands for errors, in the order of docs/ghostswapctl.pod. */
 #define GS_CONTROL_COMMANDS \
-  "stats, metrics, backing, migrate, drain, ram-limit, writeback"
+  "stats, metrics, reset-peak, backing, migrate, drain, ram-limit, " \
+  "writeback"
 
 /* ---- Answers ---- */
 
@@ -337,6 +338,55 @@ add_drain (struct request *rq, const struct gs_drain_status *d)
   add (rq, "drain", o, o != NULL);
 }
 
+/* info_json - what serves the device (@src: gs_metrics_get_info, the
+ * labels of ghostswap_info).  Return: the object, or NULL (out of
+ * memory). */
+static struct json_object *
+info_json (const struct gs_metrics_source *src)
+{
+  struct json_object *o = json_object_new_object ();
+  struct gs_metrics_info in;
+  size_t n;
+  bool ok = o != NULL;
+
+  gs_metrics_get_info (src, &in);
+  n = strlen (in.transport_reason);
+#define I(key, s) ok = ok && obj_add (o, key, gs_json_string (s, strlen (s)))
+  I ("version", in.version);
+  I ("frontend", in.frontend);
+  I ("transport", in.transport);
+#undef I
+  if (n > 0)
+    ok = ok && obj_add (o, "transport_reason",
+                        gs_json_string (in.transport_reason, n));
+  if (!ok) {
+    json_object_put (o);
+    return NULL;
+  }
+  return o;
+}
+
+/* source - the metrics source of @rq's device, else @anon made one
+ * without a name, front end or transport (gs_control_handle with
+ * none). */
+static struct gs_metrics_source *
+source (struct request *rq, struct gs_metrics_source *anon)
+{
+  if (rq->metrics != NULL)
+    return rq->metrics;
+  *anon = (struct gs_metrics_source) { .dev = rq->dev, .name = "",
+                                       .frontend = "", .transport = "" };
+  return anon;
+}
+
+static void
+add_info (struct request *rq)
+{
+  struct gs_metrics_source anon;
+  struct json_object *o = info_json (source (rq, &anon));
+  add (rq, "info", o, o != NULL);
+}
+
 /* list_backings - every backing into a malloc'd array (*@bp, free it).
  * Return: the count, or -ENOMEM. */
 static int
@@ -419,6 +469,7 @@ cmd_stats (struct request *rq, char **args, unsigned nargs)
   }
   gs_drain_get_status (rq->dev, &d);
   reply_ok (rq);
+  add_info (rq);
   add_stats (rq, &st);
   add_backings (rq, b, (unsigned) n);
   add_drain (rq, &d);
@@ -427,18 +478,31 @@ cmd_stats (struct request *rq, char **args, unsigned nargs)
 static void
 cmd_metrics (struct request *rq, char **args, unsigned nargs)
 {
-  struct gs_metrics_source anon = { .dev = rq->dev, .name = "",
-                                    .frontend = "", .transport = "" };
+  struct gs_metrics_source anon;
   CLEANUP_FREE char *text = NULL;
   size_t len;
 
-  if (gs_metrics_collect (rq->metrics ? rq->metrics : &anon, &text,
-                          &len) < 0) {
+  if (gs_metrics_collect (source (rq, &anon), &text, &len) < 0) {
     reply_error (rq, "metrics: out of memory");
     return;
   }
   reply_ok (rq);
   add_string (rq, "text", text, len);
+}
+
+/* reset-peak: memory_peak_bytes starts again from memory_bytes now (as
+ * writing to zram's mem_used_max does); the answer carries both figures
+ * as they are right after. */
+static void
+cmd_reset_peak (struct request *rq, char **args, unsigned nargs)
+{
+  struct gs_stats st;
+
+  gs_reset_peak (rq->dev);
+  gs_get_stats (rq->dev, &st);
+  reply_ok (rq);
+  add_uint (rq, "memory_bytes", st.memory_bytes);
+  add_uint (rq, "memory_peak_bytes", st.memory_peak_bytes);
 }
 
 /* warn_insecure - after attaching @path: if it is a remote reached over
@@ -729,6 +793,7 @@ static void cmd_help (struct request *rq, char **args, unsigned nargs);
 static const struct command commands[] = {
   { "stats", NULL, 0, 0, "stats", cmd_stats, false },
   { "metrics", NULL, 0, 0, "metrics", cmd_metrics, false },
+  { "reset-peak", NULL, 0, 0, "reset-peak", cmd_reset_peak, false },
   { "backing", "add", 1, 2, "backing add PATH [SIZE]", cmd_backing_add, false },
   { "backing", "remove", 1, 1, "backing remove PATH", cmd_backing_remove, false },
   { "backing", "drain", 1, 1, "backing drain PATH", cmd_backing_drain, false },

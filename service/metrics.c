@@ -308,28 +308,6 @@ gs_metrics_format (const struct gs_metrics_input *in,
   return 0;
 }
 
-/* peak_update - raise *@peak to @v if it is below. */
-static void
-peak_update (uint64_t *peak, uint64_t v)
-{
-  uint64_t old = __atomic_load_n (peak, __ATOMIC_RELAXED);
-
-  while (old < v
-         && !__atomic_compare_exchange_n (peak, &old, v, true,
-                                          __ATOMIC_RELAXED, __ATOMIC_RELAXED))
-    ;
-}
-
-/* gs_metrics_sample - see metrics.h. */
-void
-gs_metrics_sample (struct gs_metrics_source *src)
-{
-  struct gs_stats st;
-
-  gs_get_stats (src->dev, &st);
-  peak_update (&src->memory_peak, st.pool_bytes + st.metadata_bytes);
-}
-
 /* resident_peak - VmHWM of /proc/self/status in bytes, or 0. */
 static uint64_t
 resident_peak (void)
@@ -347,6 +325,24 @@ resident_peak (void)
   return kib * 1024;
 }
 
+/* gs_metrics_get_info - see metrics.h. */
+void
+gs_metrics_get_info (const struct gs_metrics_source *src,
+                     struct gs_metrics_info *info)
+{
+  info->version = PACKAGE_VERSION;
+  info->frontend = src->frontend ? src->frontend : "";
+  info->transport_reason[0] = '\0';
+  if (src->transport_fn != NULL)
+    info->transport = src->transport_fn (src->transport_arg,
+                                         info->transport_reason,
+                                         sizeof info->transport_reason);
+  else
+    info->transport = __atomic_load_n (&src->transport, __ATOMIC_ACQUIRE);
+  if (info->transport == NULL)
+    info->transport = "";
+}
+
 /* gs_metrics_collect - see metrics.h. */
 int
 gs_metrics_collect (struct gs_metrics_source *src, char **textp, size_t *lenp)
@@ -354,17 +350,16 @@ gs_metrics_collect (struct gs_metrics_source *src, char **textp, size_t *lenp)
   CLEANUP_FREE struct gs_backing_info *b = NULL;
   struct gs_latency lat;
   struct gs_drain_status d;
+  struct gs_metrics_info info;
   struct gs_stats st;
   struct gs_metrics_input in = {
-    .name = src->name, .frontend = src->frontend,
-    .version = PACKAGE_VERSION, .stats = &st, .drain = &d,
+    .name = src->name, .stats = &st, .drain = &d,
   };
 
   b = malloc (GS_MAX_BACKINGS * sizeof *b);
   if (b == NULL)
     return -ENOMEM;
   gs_get_stats (src->dev, &st);
-  peak_update (&src->memory_peak, st.pool_bytes + st.metadata_bytes);
   in.nbackings = gs_backing_list (src->dev, b, GS_MAX_BACKINGS);
   if (in.nbackings > GS_MAX_BACKINGS)
     in.nbackings = GS_MAX_BACKINGS;
@@ -374,7 +369,10 @@ gs_metrics_collect (struct gs_metrics_source *src, char **textp, size_t *lenp)
     gs_latency_snapshot (src->latency, &lat);
     in.latency = &lat;
   }
-  in.transport = __atomic_load_n (&src->transport, __ATOMIC_ACQUIRE);
+  gs_metrics_get_info (src, &info);
+  in.version = info.version;
+  in.frontend = info.frontend;
+  in.transport = info.transport;
   in.memory_peak_bytes = st.memory_peak_bytes;
   in.resident_peak_bytes = resident_peak ();
   return gs_metrics_format (&in, textp, lenp);

@@ -2,15 +2,12 @@
  * ghostswap/service/service.h). */
 #include <errno.h>
 #include <inttypes.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/un.h>
-#include <time.h>
 
 #include "cleanup.h"
 #include "ghostswap/backing.h"
@@ -22,9 +19,6 @@
 #include "metrics_http.h"
 #include "remote_warn.h"
 
-/* How often the memory peak is sampled (ms). */
-#define SAMPLE_MS 1000
-
 struct gs_service {
   gs_log_fn log;
   char name[GS_NAME_MAX + 1];   /* a derived name is cut to GS_NAME_MAX */
@@ -32,11 +26,6 @@ struct gs_service {
   struct gs_metrics_source metrics;
   struct gs_control *ctl;       /* NULL: none */
   struct gs_metrics_http *http; /* NULL: none */
-  pthread_t sampler;
-  bool sampling;                /* the sampler thread runs */
-  pthread_mutex_t lock;         /* protects stopping */
-  pthread_cond_t wake;          /* signalled with stopping */
-  bool stopping;
 };
 
 static void __attribute__ ((format (printf, 3, 4)))
@@ -232,51 +221,6 @@ start_control (struct gs_service *svc, struct gs_device *dev,
   return 0;
 }
 
-static void *
-sampler_thread (void *arg)
-{
-  struct gs_service *svc = arg;
-
-  for (;;) {
-    struct timespec ts;
-
-    gs_metrics_sample (&svc->metrics);
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += SAMPLE_MS / 1000;
-    ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&svc->lock);
-    while (!svc->stopping
-           && pthread_cond_timedwait (&svc->wake, &svc->lock, &ts) == 0)
-      ;
-    if (svc->stopping)
-      return NULL;
-  }
-}
-
-/* start_sampler - the memory sampling thread, with every signal blocked. */
-static int
-start_sampler (struct gs_service *svc)
-{
-  pthread_condattr_t ca;
-  sigset_t all, old;
-  int r;
-
-  pthread_condattr_init (&ca);
-  pthread_condattr_setclock (&ca, CLOCK_MONOTONIC);
-  pthread_cond_init (&svc->wake, &ca);
-  pthread_condattr_destroy (&ca);
-  sigfillset (&all);
-  pthread_sigmask (SIG_SETMASK, &all, &old);
-  r = pthread_create (&svc->sampler, NULL, sampler_thread, svc);
-  pthread_sigmask (SIG_SETMASK, &old, NULL);
-  if (r != 0) {
-    say (svc->log, GS_LOG_ERROR, "cannot start the sampling thread: %s",
-         strerrordesc_np (r));
-    return -r;
-  }
-  svc->sampling = true;
-  return 0;
-}
-
 /* gs_service_start - see service.h. */
 int
 gs_service_start (struct gs_device *dev, const struct gs_config *cfg,
@@ -293,17 +237,16 @@ gs_service_start (struct gs_device *dev, const struct gs_config *cfg,
     return -ENOMEM;
   }
   svc->log = params->log;
-  pthread_mutex_init (&svc->lock, NULL);
   pick_name (cfg, params->default_name, svc->name, sizeof svc->name);
   svc->metrics.dev = dev;
   svc->metrics.name = svc->name;
   svc->metrics.frontend = params->frontend;
   svc->metrics.transport = params->transport ? params->transport : "none";
+  svc->metrics.transport_fn = params->transport_fn;
+  svc->metrics.transport_arg = params->transport_arg;
   svc->metrics.latency = params->latency;
 
-  r = start_sampler (svc);
-  if (r == 0)
-    r = start_control (svc, dev, cfg);
+  r = start_control (svc, dev, cfg);
   if (r == 0 && cfg->metrics_listen != NULL) {
     r = gs_metrics_http_start (cfg->metrics_listen, &svc->metrics,
                                &svc->http, err, sizeof err);
@@ -330,16 +273,6 @@ gs_service_stop (struct gs_service *svc)
     return;
   gs_metrics_http_stop (svc->http);
   gs_control_stop (svc->ctl);
-  if (svc->sampling) {
-    {
-      ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&svc->lock);
-      svc->stopping = true;
-      pthread_cond_signal (&svc->wake);
-    }
-    pthread_join (svc->sampler, NULL);
-    pthread_cond_destroy (&svc->wake);
-  }
-  pthread_mutex_destroy (&svc->lock);
   free (svc);
 }
 

@@ -11,6 +11,8 @@
  *
  *   frontend=fuse (default)
  *     ghostswap@NAME.service          ghostswapd on /run/ghostswap/NAME
+ *                                     (fuse-uring=yes: first the fuse
+ *                                     module's enable_uring turned on)
  *     ghostswap-swapon@NAME.service   losetup + mkswap + swapon on its file
  *   frontend=nbd
  *     ghostswap@NAME.service          nbdkit ghostswap on a Unix socket
@@ -78,7 +80,8 @@ static bool
 generator_key (const char *key)
 {
   return strcmp (key, "frontend") == 0 || strcmp (key, "priority") == 0
-    || strcmp (key, "discard") == 0 || strcmp (key, "nbd-device") == 0;
+    || strcmp (key, "discard") == 0 || strcmp (key, "nbd-device") == 0
+    || strcmp (key, "fuse-uring") == 0;
 }
 
 /* One device to write units for. */
@@ -88,6 +91,7 @@ struct device {
   long priority;
   const char *swapon_discard;   /* "--discard", "--discard=once", "" */
   const char *swap_options;     /* Options= of the .swap unit, or NULL */
+  bool fuse_uring;              /* turn the fuse module's enable_uring on */
   char nbd_device[64];
 };
 
@@ -224,6 +228,24 @@ check_section (struct device *d, unsigned nbd_index)
   else {
     say (false, "%s: [%s] discard: '%s' is not yes, no, once or pages",
          s->file, s->name, v);
+    bad = 1;
+  }
+
+  v = gen_section_get (s, "fuse-uring");
+  if (v == NULL || !strcmp (v, "no") || !strcmp (v, "false")
+      || !strcmp (v, "off") || !strcmp (v, "0"))
+    d->fuse_uring = false;
+  else if (!strcmp (v, "yes") || !strcmp (v, "true") || !strcmp (v, "on")
+           || !strcmp (v, "1"))
+    d->fuse_uring = true;
+  else {
+    say (false, "%s: [%s] fuse-uring: '%s' is not yes or no", s->file,
+         s->name, v);
+    bad = 1;
+  }
+  if (d->fuse_uring && d->nbd) {
+    say (false, "%s: [%s] fuse-uring: only with frontend=fuse", s->file,
+         s->name);
     bad = 1;
   }
 
@@ -400,9 +422,13 @@ write_fuse (const char *dir, const struct device *d)
            "Type=notify\n"
            "NotifyAccess=main\n"
            "RuntimeDirectory=ghostswap/%s\n"
-           "RuntimeDirectoryMode=0700\n"
-           "ExecStart=" GHOSTSWAPD_PATH " --foreground --control "
-           RUNDIR "/%s.sock " RUNDIR "/%s", n, n, n);
+           "RuntimeDirectoryMode=0700\n", n);
+  if (d->fuse_uring)
+    fputs ("# fuse-uring=yes: FUSE over io_uring where the kernel has it; a\n"
+           "# kernel without it keeps /dev/fuse (the helper says why).\n"
+           "ExecStartPre=-" UNIT_HELPER_PATH " fuse-uring\n", f);
+  fprintf (f, "ExecStart=" GHOSTSWAPD_PATH " --foreground --control "
+           RUNDIR "/%s.sock " RUNDIR "/%s", n, n);
   put_keys (f, d);
   fprintf (f, "\n"
            "ExecStopPost=-" UNIT_HELPER_PATH " cleanup-mount " RUNDIR "/%s\n"

@@ -4,24 +4,7 @@
 #include <string.h>
 
 #include "mountinfo.h"
-
-/* unescape - undo the table's octal escapes (\040 ...) in place. */
-static void
-unescape (char *s)
-{
-  char *out = s;
-
-  while (*s) {
-    if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3'
-        && s[2] >= '0' && s[2] <= '7' && s[3] >= '0' && s[3] <= '7') {
-      *out++ = (char) ((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
-      s += 4;
-    }
-    else
-      *out++ = *s++;
-  }
-  *out = '\0';
-}
+#include "proc_escape.h"
 
 /* mountinfo_fstype - see mountinfo.h.  Lines: ID PARENT MAJ:MIN ROOT
  * MOUNTPOINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPEROPTIONS; later
@@ -45,7 +28,7 @@ mountinfo_fstype (const char *dir, char *fstype, size_t len)
       f[i] = strtok_r (NULL, " ", &save);
     if (f[4] == NULL)
       continue;
-    unescape (f[4]);
+    proc_unescape (f[4]);
     if (strcmp (f[4], dir) != 0)
       continue;
     type = strtok_r (dash + 3, " ", &save);

@@ -9,25 +9,7 @@
 #include <sys/sysmacros.h>
 
 #include "swap_use.h"
-
-/* unescape - undo the octal escapes (\040 for a space, ...) that
- * /proc/swaps uses in names, in place. */
-static void
-unescape (char *s)
-{
-  char *out = s;
-
-  while (*s) {
-    if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3'
-        && s[2] >= '0' && s[2] <= '7' && s[3] >= '0' && s[3] <= '7') {
-      *out++ = (char) ((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
-      s += 4;
-    }
-    else
-      *out++ = *s++;
-  }
-  *out = '\0';
-}
+#include "proc_escape.h"
 
 /* backing_file_is - does the loop device whose sysfs directory is @sysdir
  * (".../loop3", or "/sys/dev/block/7:3") have @file as its backing file?
@@ -71,7 +53,7 @@ swap_use_active (const char *file, char *what, size_t whatlen)
   while (!found && fgets (line, sizeof line, fp) != NULL) {
     if (sscanf (line, "%4095s", name) != 1)
       continue;
-    unescape (name);
+    proc_unescape (name);
     if (strcmp (name, file) == 0)
       found = 1;
     else if (stat (name, &st) == 0 && S_ISBLK (st.st_mode)) {

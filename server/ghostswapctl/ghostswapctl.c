@@ -101,6 +101,8 @@ static const struct command commands[] = {
     .what = "figures of the device, backings and drain (--watch: rates)" },
   { .word = "metrics", .usage = "metrics",
     .what = "the same in Prometheus text format" },
+  { .word = "reset-peak", .usage = "reset-peak",
+    .what = "restart memory_peak_bytes from the memory used now" },
   { .word = "backing", .sub = "list", .usage = "backing list",
     .what = "the attached backings" },
   { .word = "backing", .sub = "add", .min = 1, .max = 2,
@@ -641,6 +643,12 @@ print_answer (const struct command *c, char **words, json_object *v)
   char buf[64];
 
   if (strcmp (c->word, "stats") == 0) {
+    json_object *info = ctl_json_get (v, "info");
+
+    if (info != NULL) {         /* an older server sends none */
+      ctl_print_stats (info, opt.exact);
+      printf ("\n");
+    }
     ctl_print_stats (ctl_json_get (v, "stats"), opt.exact);
     printf ("\n");
     ctl_print_backings (ctl_json_get (v, "backings"), opt.exact, false);
@@ -669,6 +677,10 @@ print_answer (const struct command *c, char **words, json_object *v)
     return drain_result (ctl_json_get (v, "drain"));
   else if (strcmp (c->word, "drain") == 0 && strcmp (c->sub, "cancel") == 0)
     printf ("the drain stops after its current batch\n");
+  else if (strcmp (c->word, "reset-peak") == 0)
+    printf ("memory peak reset to %s\n",
+            ctl_size_long (ctl_json_u64 (v, "memory_peak_bytes"), buf,
+                           sizeof buf));
   else if (strcmp (c->word, "ram-limit") == 0)
     printf ("ram-limit set to %s\n",
             ctl_size_long (ctl_json_u64 (v, "ram_limit"), buf, sizeof buf));

@@ -275,18 +275,37 @@ fuse_transport_start (struct fuse_session *se,
   return 0;
 }
 
-/* fuse_transport_name - see fuse_transport.h. */
+/* fuse_transport_describe - see fuse_transport.h. */
 const char *
-fuse_transport_name (struct fuse_transport *tr)
+fuse_transport_describe (struct fuse_transport *tr, char *why, size_t len)
 {
-  char why[256];
+  char failed[256] = "";
   bool uring;
 
   pthread_mutex_lock (&tr->lock);
   uring = tr->ring != NULL ? tr->claimed
-    && !fuse_ring_failed (tr->ring, why, sizeof why) : tr->ring_used;
+    && !fuse_ring_failed (tr->ring, failed, sizeof failed) : tr->ring_used;
+  if (len == 0)
+    ;
+  else if (uring)
+    snprintf (why, len, "%s", tr->asked == FUSE_TRANSPORT_URING
+              ? "transport=uring"
+              : "the kernel offers FUSE over io_uring (enable_uring is on)");
+  else if (failed[0] != '\0')
+    snprintf (why, len, "a ring registration failed (%s)", failed);
+  else if (tr->ring != NULL)
+    snprintf (why, len, "the kernel's INIT is not answered yet");
+  else
+    snprintf (why, len, "%s", tr->reason);
   pthread_mutex_unlock (&tr->lock);
   return uring ? "uring" : "dev";
+}
+
+/* fuse_transport_name - see fuse_transport.h. */
+const char *
+fuse_transport_name (struct fuse_transport *tr)
+{
+  return fuse_transport_describe (tr, NULL, 0);
 }
 
 /* fuse_transport_format - see fuse_transport.h. */

@@ -57,6 +57,15 @@ int fuse_transport_start (struct fuse_session *se,
  */
 const char *fuse_transport_name (struct fuse_transport *tr);
 
+/* fuse_transport_describe - the transport serving now, as
+ * fuse_transport_name, and why it serves (a ring's failure, what made
+ * /dev/fuse the choice, or that io_uring was offered) into @why (@len
+ * bytes; @len 0: not asked).
+ * Context: any; takes the transport's lock.  Return: a static string.
+ */
+const char *fuse_transport_describe (struct fuse_transport *tr, char *why,
+                                     size_t len);
+
 /* fuse_transport_format - the transport's statistics as "name value"
  * lines (the format of the engine's stats) into @buf.
  * Context: any.  Return: the length snprintf would have written.

@@ -483,12 +483,21 @@ unmount_fs (void)
   se = NULL;
 }
 
+/* transport_now - the FUSE transport serving now, for the stats' info
+ * and ghostswap_info (gs_transport_fn). */
+static const char *
+transport_now (void *arg, char *why, size_t len)
+{
+  return fuse_transport_describe (arg, why, len);
+}
+
 static void
 start_service (void)
 {
   const char *base = strrchr (mountpoint, '/');
   struct gs_service_params params = {
-    .frontend = "fuse", .transport = "fuse", .latency = &latency,
+    .frontend = "fuse", .transport_fn = transport_now,
+    .transport_arg = transport, .latency = &latency,
     .default_name = base && base[1] ? base + 1 : "root",
     .log = daemon_log,
   };

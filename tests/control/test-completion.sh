@@ -45,7 +45,9 @@ offers () {
     [[ $got == "$want" ]] || fail "ghostswapctl $*<TAB>: got '$got', expected '$want'"
 }
 
-offers "backing drain help list metrics migrate ram-limit stats writeback" ""
+offers "backing drain help list metrics migrate ram-limit reset-peak stats writeback" ""
+offers "reset-peak" res
+offers "" reset-peak ""
 offers "stats" st
 offers "add drain list remove" backing ""
 offers "cancel status wait" drain ""

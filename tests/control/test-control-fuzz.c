@@ -36,6 +36,7 @@
 static const char *const vocabulary[] = {
   "stats", "metrics", "backing", "add", "remove", "drain", "list", "migrate",
   "status", "cancel", "wait", "ram-limit", "writeback", "fault", "help",
+  "reset-peak",
   "b1", "b2", "b3", "b1", "b2", "sub/b4", "/nonexistent/x", "",
   "0", "1", "7", "100", "4096", "1M", "4M", "8M", "1E", "16E", "-1", "x",
   "1.5G", "18446744073709551615", "99999999999999999999999",
@@ -51,7 +52,7 @@ static const char *const sentences[] = {
   "drain cancel", "backing remove b1", "backing remove b2", "stats",
   "fault b1 read 0 100", "fault b2 write 0 1000", "fault b3 enospc 5 9",
   "fault b1 off 0 0", "ram-limit 64M", "ram-limit 1M", "backing list",
-  "metrics",
+  "metrics", "reset-peak", "reset-peak now",
 };
 #define NSENTENCES (sizeof sentences / sizeof sentences[0])
 

@@ -72,7 +72,7 @@ expect_error (struct gs_device *dev, const char *line, ...)
   jc_free (v);
 }
 
-#define TRY "(try: stats, metrics, backing, migrate, drain, ram-limit, writeback)"
+#define TRY "(try: stats, metrics, reset-peak, backing, migrate, drain, ram-limit, writeback)"
 
 static void
 test_malformed (struct gs_device *dev)

@@ -100,6 +100,26 @@ expect_out '^drain: none has run$'
 run 0 --socket "$sock" --json stats
 [ "$(wc -l <"$tmp/out")" -eq 1 ] || fail "--json stats: not one line"
 json_check 'd["ok"] is True and d["stats"]["size"] == 64 << 20 and d["backings"] == [] and "running" in d["drain"]'
+# What serves it: the plugin, no client yet; the metrics say the same.
+json_check 'd["info"]["frontend"] == "nbd" and d["info"]["transport"] == "none" and "transport_reason" not in d["info"]'
+version=$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["info"]["version"])' "$tmp/out")
+run 0 --socket "$sock" stats
+expect_out '^frontend +nbd$'
+expect_out '^transport +none$'
+run 0 --socket "$sock" metrics
+expect_out "^ghostswap_info\\{name=\"ctl\",version=\"$version\",frontend=\"nbd\",transport=\"none\"\\} 1\$"
+
+# reset-peak: checked locally, then the peak is the memory used now
+# (nothing runs on the device: the same figure in a later stats answer).
+nosock_early=$tmp/nothing-here.sock
+run 2 --socket "$nosock_early" reset-peak now
+expect_err "reset-peak: wrong number of arguments"
+run 0 --socket "$sock" reset-peak
+expect_out '^memory peak reset to [0-9.]+ [KMG]?i?B$'
+run 0 --socket "$sock" --json reset-peak
+json_check 'd["ok"] is True and d["memory_peak_bytes"] == d["memory_bytes"]'
+run 0 --socket "$sock" --json stats
+json_check 'd["stats"]["memory_peak_bytes"] == d["stats"]["memory_bytes"]'
 
 # The socket from the environment.
 GHOSTSWAP_SOCKET=$sock run 0 stats

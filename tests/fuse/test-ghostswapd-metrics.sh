@@ -45,8 +45,11 @@ fallocate --zero-range --keep-size -o 16384 -l 8192 "$mnt/swap" || fail "zero ra
 metrics > "$tmp/m" || fail "metrics after the I/O"
 kill -0 "$pid" 2>/dev/null || fail "ghostswapd died during the I/O"
 
-grep -q '^ghostswap_info{name="fleet0",version="[^"]*",frontend="fuse",transport="fuse"} 1$' "$tmp/m" ||
-    fail "no ghostswap_info for fleet0: $(grep info "$tmp/m")"
+# The transport label is the one the stats file says serves.
+t=$(awk '$1 == "fuse_transport" { print $2 }' "$mnt/stats")
+case $t in uring|dev) ;; *) fail "the stats file names transport '$t'" ;; esac
+grep -q '^ghostswap_info{name="fleet0",version="[^"]*",frontend="fuse",transport="'"$t"'"} 1$' "$tmp/m" ||
+    fail "no ghostswap_info for fleet0 over $t: $(grep info "$tmp/m")"
 for op in write read flush trim zero; do
     n=$(value "ghostswap_requests_total{name=\"fleet0\",op=\"$op\"}")
     t=$(value "ghostswap_request_duration_seconds_count{name=\"fleet0\",op=\"$op\"}")

@@ -76,6 +76,7 @@ size = 1G
 ram-limit = 32M
 discard = no
 priority = 200
+fuse-uring = yes
 EOF2
 conf good ghostswap.conf.d/README <<'EOF2'
 not a .conf file: ignored
@@ -108,6 +109,15 @@ has "$s" '^Environment=LOOP_DIRECT_IO=on SWAPON_OPTS=--discard SWAP_PRIORITY=100
 has "$s" '^ExecStart=/[^ ]*/ghostswap-unit-helper loop-start swap0$'
 has "$out/ghostswap-swapon@fast.service" '^Environment=LOOP_DIRECT_IO=on SWAPON_OPTS= SWAP_PRIORITY=200$'
 has "$out/ghostswap@fast.service" '^SourcePath=/etc/ghostswap/ghostswap\.conf\.d/50-bigger\.conf$'
+# fuse-uring=yes: enable_uring on before the daemon (a failure only
+# logged: the daemon then serves over /dev/fuse); not a key of the daemon.
+has "$out/ghostswap@fast.service" '^ExecStartPre=-/[^ ]*/ghostswap-unit-helper fuse-uring$'
+hasnt "$out/ghostswap@fast.service" '^ExecStart=.*fuse-uring'
+hasnt "$out/ghostswap@swap0.service" '^ExecStartPre='
+# ... and before ExecStart= in the file, after the module is loaded.
+awk '/^ExecStartPre=/ { pre = NR } /^ExecStart=/ { start = NR } END { exit !(pre && pre < start) }' \
+    "$out/ghostswap@fast.service" || fail "ghostswap@fast.service: ExecStartPre= not before ExecStart="
+has "$out/ghostswap@fast.service" '^After=modprobe@fuse\.service$'
 s=$out/ghostswap@net.service
 has "$s" '^ExecStart=/[^ ]*nbdkit --foreground --swap --pidfile=/run/ghostswap/net/nbdkit\.pid --unix=/run/ghostswap/net/nbd\.sock ghostswap control=/run/ghostswap/net\.sock size=8G$'
 hasnt "$s" 'frontend|priority|discard'
@@ -159,6 +169,12 @@ nbd-device = /dev/nbd0
 [nbd3]
 nbd-device = /dev/nbd7
 
+[uring1]
+fuse-uring = maybe
+[uring2]
+frontend = nbd
+fuse-uring = yes
+
 [syntax]
 this line has no equals sign
 EOF2
@@ -183,7 +199,9 @@ has "$err" '\[a b\]: not a device name'
 has "$err" "ghostswap\.conf:26: \[space\] backing: '/var/lib/a b': white space, quotes and backslashes are not allowed"
 has "$err" '\[nbd2\] nbd-device: /dev/nbd0 is \[nbd1\].s already: skipped'
 has "$err" '\[nbd3\] nbd-device: only with frontend=nbd'
-has "$err" "ghostswap\.conf:40: 'this line has no equals sign': not KEY = VALUE"
+has "$err" "\[uring1\] fuse-uring: 'maybe' is not yes or no"
+has "$err" '\[uring2\] fuse-uring: only with frontend=fuse'
+has "$err" "ghostswap\.conf:46: 'this line has no equals sign': not KEY = VALUE"
 has "$err" '\[syntax\]: skipped'
 has "$err" 'ghostswap\.conf\.d/10-more\.conf:1: size: outside any \[NAME\] section'
 has "$err" 'warning: /etc/ghostswap/ghostswap\.conf\.d/10-more\.conf:4: \[twice\] size: given more than once \(also on line 3\): the last value counts'
@@ -191,7 +209,7 @@ has "$err" 'warning: \[twice\] ram-limit: 100000G is more than this machine.s me
 [[ -f $out/ghostswap@ok1.service && -f $out/ghostswap@twice.service && -f $out/ghostswap@nbd1.service ]] ||
     fail "the good sections of a bad configuration were not generated: $(ls "$out")"
 has "$out/ghostswap@twice.service" ' size=2G '
-for n in unknown badsize ctl fe prio wb space nbd2 nbd3 syntax; do
+for n in unknown badsize ctl fe prio wb space nbd2 nbd3 uring1 uring2 syntax; do
     [[ ! -e $out/ghostswap@$n.service ]] || fail "units written for the bad section [$n]"
 done
 [[ $(ls "$out" | grep -c '^ghostswap@') == 3 ]] || fail "units: $(ls "$out")"

@@ -4,8 +4,8 @@
 # loop-start/loop-stop (losetup with direct I/O, mkswap, swapon, and back),
 # the sleep hook on that real swap device (check; the swapoff policy with
 # the real swapoff and swapon), the daemon's refusal to stop while its file
-# is swap, cleanup-mount on a live and on a dead mount, and wait-pidfile on
-# nbdkit with the plugin.
+# is swap, cleanup-mount on a live and on a dead mount, wait-pidfile on
+# nbdkit with the plugin, and fuse-uring on a stand-in parameter file.
 #
 # Runs as root; skips (77) with the reason otherwise, or without FUSE,
 # loop devices or the built programs.  Touches only its own swap area and
@@ -192,6 +192,26 @@ if timeout 10 "$helper" wait-pidfile "$run/nbd/never.pid" "$gone" 2>/dev/null; t
     fail "wait-pidfile succeeded for a process that is gone"
 else
     pass "wait-pidfile fails when the process is gone"
+fi
+
+# 8. fuse-uring (ghostswap.conf's fuse-uring=yes), on a stand-in for the
+# fuse module's parameter: N becomes Y, Y stays; no parameter (a kernel
+# without FUSE over io_uring) fails with the reason, writing nothing.
+echo N >"$tmp/enable_uring"
+if GHOSTSWAP_ENABLE_URING=$tmp/enable_uring "$helper" fuse-uring >"$tmp/fu.out" 2>&1 &&
+   [[ $(<"$tmp/enable_uring") == Y ]] &&
+   GHOSTSWAP_ENABLE_URING=$tmp/enable_uring "$helper" fuse-uring >>"$tmp/fu.out" 2>&1 &&
+   grep -q "already on" "$tmp/fu.out"; then
+    pass "fuse-uring: enable_uring N -> Y, then left on"
+else
+    fail "fuse-uring: $(cat "$tmp/fu.out"), parameter $(cat "$tmp/enable_uring")"
+fi
+if GHOSTSWAP_ENABLE_URING=$tmp/no-such-param "$helper" fuse-uring >"$tmp/fu.out" 2>&1; then
+    fail "fuse-uring succeeded without the parameter"
+elif grep -q "this kernel has no FUSE over io_uring" "$tmp/fu.out" && [[ ! -e $tmp/no-such-param ]]; then
+    pass "fuse-uring without the parameter: fails with the reason"
+else
+    fail "fuse-uring without the parameter: $(cat "$tmp/fu.out")"
 fi
 
 if ((failures > 0)); then

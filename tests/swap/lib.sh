@@ -20,6 +20,7 @@
 
 prog=$(basename "$0")
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+. "$here/../common/proc.sh"     # stop_pid
 . "$here/cgroup.sh"
 
 MiB=$((1024 * 1024))
@@ -94,23 +95,6 @@ ctl=            # the control socket
 # mountpoint(1): a dead FUSE mount fails stat.)
 is_mounted () {
     awk -v d="$1" '$2 == d { found = 1 } END { exit !found }' /proc/mounts
-}
-
-# stop_pid PID SIGNAL SECONDS - signal, wait up to SECONDS, then SIGKILL.
-stop_pid () {
-    local p=$1 sig=$2 secs=$3 i
-    [ -n "$p" ] && kill -0 "$p" 2>/dev/null || return 0
-    kill -"$sig" "$p" 2>/dev/null
-    for i in $(seq $((secs * 10))); do
-        kill -0 "$p" 2>/dev/null || break
-        sleep 0.1
-    done
-    if kill -0 "$p" 2>/dev/null; then
-        echo "$prog: cleanup: $p still runs after SIG$sig, killing it" >&2
-        kill -KILL "$p" 2>/dev/null
-    fi
-    wait "$p" 2>/dev/null
-    return 0
 }
 
 # teardown - undo everything set up so far, in order; leaves the state

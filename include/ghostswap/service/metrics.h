@@ -25,17 +25,22 @@
 
 struct gs_device;
 
+/* A front end whose transport can change names the one serving now (a
+ * static string) and writes why it serves over it into @why (@len
+ * bytes, "" if it recorded no reason; @len 0: not asked). */
+typedef const char *(*gs_transport_fn) (void *arg, char *why, size_t len);
+
 /* One device as the metrics describe it. */
 struct gs_metrics_source {
   struct gs_device *dev;
   const char *name;             /* the name label */
   const char *frontend;         /* "nbd" (nbdkit plugin) or "fuse" (ghostswapd) */
   const char *transport;        /* atomic: how clients reach the device
-                                 * ("unix", "tcp", "fuse", ...; "none" until
-                                 * known) */
+                                 * ("unix", "tcp", ...; "none" until
+                                 * known), unless transport_fn says */
+  gs_transport_fn transport_fn; /* may be NULL */
+  void *transport_arg;
   const struct gs_latency *latency;  /* may be NULL */
-  uint64_t memory_peak;         /* atomic: the highest pool_bytes +
-                                 * metadata_bytes seen (gs_metrics_sample) */
 };
 
 /* Everything one exposition shows, for gs_metrics_format. */
@@ -50,6 +55,20 @@ struct gs_metrics_input {
   uint64_t resident_peak_bytes;         /* the process's VmHWM; 0: unknown */
 };
 
+/* What serves a device: the labels of ghostswap_info, and the same
+ * in the control socket's stats answer ("info").  Never NULL ("" for
+ * what the front end did not say). */
+struct gs_metrics_info {
+  const char *version, *frontend, *transport;
+  char transport_reason[640];   /* "" if none was recorded */
+};
+
+/* gs_metrics_get_info - what serves @src's device now into *@info.
+ * Context: any; calls the front end's transport_fn.  Return: nothing.
+ */
+void gs_metrics_get_info (const struct gs_metrics_source *src,
+                          struct gs_metrics_info *info);
+
 /* gs_metrics_format - write the exposition of @in into a malloc'd
  * NUL-terminated string *@textp of *@lenp bytes, which the caller frees.
  * Context: any.
@@ -57,12 +76,6 @@ struct gs_metrics_input {
  */
 int gs_metrics_format (const struct gs_metrics_input *in,
                        char **textp, size_t *lenp);
-
-/* gs_metrics_sample - take the device's figures now into @src's peak.
- * The service calls it every second; gs_metrics_collect too.
- * Context: takes pool locks briefly.  Return: nothing.
- */
-void gs_metrics_sample (struct gs_metrics_source *src);
 
 /* gs_metrics_collect - the exposition of @src's device as it is now
  * (gs_metrics_format of its statistics, backings, drain and latency).

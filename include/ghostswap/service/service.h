@@ -6,8 +6,7 @@
  *   gs_service_harden         before any thread (see harden.h)
  *   gs_service_create_device  the device and its backing= files
  *   gs_device_start           (the engine's thread; after any fork)
- *   gs_service_start          name, control socket, metrics listener,
- *                             memory sampling
+ *   gs_service_start          name, control socket, metrics listener
  *   ...serve, timing each request into a struct gs_latency...
  *   gs_service_stop, gs_device_destroy
  *
@@ -26,6 +25,7 @@
 #include "ghostswap/config.h"
 #include "ghostswap/device.h"
 #include "ghostswap/service/latency.h"
+#include "ghostswap/service/metrics.h"
 
 enum gs_log_level { GS_LOG_ERROR, GS_LOG_WARNING, GS_LOG_INFO, GS_LOG_DEBUG };
 
@@ -37,6 +37,10 @@ struct gs_service;
 struct gs_service_params {
   const char *frontend;         /* "nbd" (the plugin) or "fuse" (ghostswapd) */
   const char *transport;        /* as gs_service_set_transport; NULL: "none" */
+  gs_transport_fn transport_fn; /* NULL, or the transport serving now
+                                 * (ghostswapd: uring or dev), asked
+                                 * whenever info is shown */
+  void *transport_arg;
   const char *default_name;     /* when neither name= nor control= gives one */
   struct gs_latency *latency;   /* the front end's recorder (may be NULL) */
   gs_log_fn log;
@@ -66,8 +70,7 @@ void gs_service_withdraw_backings (struct gs_device *dev,
                                    const struct gs_config *cfg);
 
 /* gs_service_start - name the device, open its control socket (unless
- * control=none), its metrics listener (metrics-listen=) and start
- * sampling its memory once a second.
+ * control=none) and its metrics listener (metrics-listen=).
  * Context: starts threads (call after any fork, after gs_device_start);
  * every signal is blocked in them.
  * Return: 0 and *@svcp set, or -errno (after a GS_LOG_ERROR message).
@@ -76,8 +79,8 @@ int gs_service_start (struct gs_device *dev, const struct gs_config *cfg,
                       const struct gs_service_params *params,
                       struct gs_service **svcp);
 
-/* gs_service_stop - close the control socket and the listener, stop the
- * sampling; @svc NULL: nothing.
+/* gs_service_stop - close the control socket and the listener; @svc
+ * NULL: nothing.
  * Context: may sleep.  Return: nothing.
  */
 void gs_service_stop (struct gs_service *svc);
