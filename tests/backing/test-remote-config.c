@@ -10,16 +10,77 @@
  *  - a read-only export.
  * And on a running device, "backing add URI SIZE" is refused with one
  * line, "backing add URI" attaches it (listed as a remote), and "backing
- * remove URI" detaches it.
+ * remove URI" detaches it; an nbd:// remote (TCP on loopback, no TLS) is
+ * attached with a "warning" in the answer and marked remote_insecure, a
+ * Unix socket one without.
  */
+#include <errno.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "bk.h"
 
 static int failures;
+static pid_t tcp_pid;
+
+static void
+tcp_stop (void)
+{
+  if (tcp_pid > 0) {
+    kill (tcp_pid, SIGKILL);
+    waitpid (tcp_pid, NULL, 0);
+    tcp_pid = 0;
+  }
+}
+
+/* A remote on TCP, on loopback only: nbdkit -i 127.0.0.1 -p PORT (ports
+ * tried from a random one on until one binds).  Return: the port. */
+static unsigned
+tcp_start (void)
+{
+  const char *nbdkit = getenv ("NBDKIT");
+  const char *pidfile = bk_path ("tcp.pid");
+  struct rng r;
+
+  if (!nbdkit || !*nbdkit)
+    nbdkit = "nbdkit";
+  rng_seed (&r, test_seed ());
+  for (int attempt = 0; attempt < 20; attempt++) {
+    unsigned port = 20000 + (unsigned) rng_below (&r, 30000);
+    char parg[16];
+
+    snprintf (parg, sizeof parg, "%u", port);
+    unlink (pidfile);
+    tcp_pid = fork ();
+    if (tcp_pid < 0)
+      test_fail ("fork: %s", strerror (errno));
+    if (tcp_pid == 0) {
+      execlp (nbdkit, nbdkit, "-f", "--exit-with-parent", "-i", "127.0.0.1",
+              "-p", parg, "-P", pidfile, "memory", "size=64M", (char *) NULL);
+      _exit (127);
+    }
+    for (int tries = 0; tries < 1000; tries++) {
+      struct stat st;
+      int status;
+
+      if (waitpid (tcp_pid, &status, WNOHANG) == tcp_pid) {
+        tcp_pid = 0;
+        break;                  /* the port was taken: another */
+      }
+      if (stat (pidfile, &st) == 0 && st.st_size > 0)
+        return port;
+      msleep (10);
+    }
+    tcp_stop ();
+  }
+  test_fail ("no loopback port for the TCP remote");
+}
 
 static void
 check (bool ok)
@@ -99,6 +160,30 @@ main (int argc, char **argv)
     test_fail ("the remote is not listed as a 64M remote: %s", a);
   free (a);
   free (ctl_ok ("backing remove %s", uri));
+
+  /* nbd:// (TCP, no TLS): attached, with a warning in the answer. */
+  {
+    char tcp_uri[64];
+    atexit (tcp_stop);
+    snprintf (tcp_uri, sizeof tcp_uri, "nbd://127.0.0.1:%u/", tcp_start ());
+    a = ctl_ok ("backing add %s", tcp_uri);
+    printf ("%s: backing add %s: %s\n", test_name, tcp_uri, a);
+    if (!json_at (a, "warning") || !strstr (a, "TLS"))
+      test_fail ("no warning for a remote over TCP without TLS: %s", a);
+    free (a);
+    a = ctl_ok ("backing list");
+    b = json_backing (a, tcp_uri);
+    if (!b || !json_bool (b, "remote_insecure"))
+      test_fail ("the TCP remote is not marked remote_insecure: %s", a);
+    free (a);
+    a = ctl_ok ("backing add %s", uri);
+    if (json_at (a, "warning"))
+      test_fail ("a warning for a remote on a Unix socket: %s", a);
+    free (a);
+    free (ctl_ok ("backing remove %s", tcp_uri));
+    free (ctl_ok ("backing remove %s", uri));
+    tcp_stop ();
+  }
   server_stop_check (&srv);
   server_stop (&remote);
   if (failures)
