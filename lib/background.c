@@ -85,12 +85,23 @@ bool
 gs_reclaim_for_write (struct gs_device *dev, unsigned tries)
 {
   bool room = gs_backing_any_room (dev);
+  bool last = tries + 1 >= GS_RECLAIM_TRIES;
 
   if (room && gs_writeback_run (dev, RECLAIM_PAGES, true) > 0)
-    return true;
+    return !last;
   if (gs_compact (dev) > 0)
+    return !last;
+  if (!room) {
+    /* A backing that cannot be reached for now (a remote reconnecting)
+     * may take pages again soon: wait for it, up to remote-timeout. */
+    if (!gs_backing_any_offline (dev)
+        || (uint64_t) tries * RECLAIM_MAX_SLEEP_US
+           >= (uint64_t) dev->cfg.remote_timeout * 1000000u)
+      return false;
+    usleep (RECLAIM_MAX_SLEEP_US);
     return true;
-  if (!room)
+  }
+  if (last)
     return false;
   gs_background_kick (dev);
   usleep (tries < 7 ? 1000u << tries : RECLAIM_MAX_SLEEP_US);

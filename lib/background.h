@@ -19,10 +19,13 @@ void gs_background_stop (struct gs_device *dev);
 /* gs_reclaim_for_write - a writer found the pool full (attempt @tries,
  * from 0): write cold pages back (waiting for any writeback under way),
  * or else compact the pool if it holds garbage, or else, while a backing
- * has room, wait a little for others' reclaim.
+ * has room, wait a little for others' reclaim (GS_RECLAIM_TRIES times in
+ * all), or while a backing cannot be reached for now (a remote
+ * reconnecting) for less than remote-timeout, wait for it (as long).
  * Context: takes writeback and cluster locks; may sleep.
  * Return: true if the write is worth trying again, false when nothing can
- * free room (the caller makes one last try and gives up).
+ * free room or the waits are over (the caller makes one last try and
+ * gives up).
  */
 bool gs_reclaim_for_write (struct gs_device *dev, unsigned tries);
 

@@ -1,86 +1,55 @@
 /* ghostswap: one backing device (see backing_impl.h). */
 #include <assert.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <inttypes.h>
-#include <linux/fs.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <isa-l/crc.h>
 
 #include "backing_impl.h"
 #include "crypt.h"
-#include "backing_open.h"
 #include "cleanup.h"
-#include "errmsg.h"
 #include "ghostswap/config.h"
 
-/* gs_backing_open - see backing_impl.h. */
-int
-gs_backing_open (const char *path, uint64_t size, unsigned id, bool punch,
-                 struct gs_backing **bp, char *err, size_t errlen)
+/* gs_backing_new - see backing_impl.h. */
+struct gs_backing *
+gs_backing_new (const char *path, uint64_t nslots, unsigned id,
+                const struct gs_backing_ops *ops, void *priv)
 {
-  struct gs_backing_file f;
-  struct gs_backing *b;
-  struct stat st;
-  uint64_t bytes;
-  int fd, r;
+  struct gs_backing *b = calloc (1, sizeof *b);
 
-  r = gs_backing_file_open (path, size, &f, err, errlen);
-  if (r < 0)
-    return r;
-  fd = f.fd;
-  st = f.st;
-  bytes = f.bytes;
-
-  b = calloc (1, sizeof *b);
-  if (b) {
-    b->rmap = calloc (bytes / GS_SLOT_SIZE, GS_RMAP_BYTES);
-    b->crc = calloc (bytes / GS_SLOT_SIZE, GS_CRC_BYTES);
-  }
-  if (!b || !b->rmap || !b->crc) {
-    if (b) {
-      free (b->rmap);
-      free (b->crc);
-    }
-    free (b);
-    close (fd);
-    if (f.created)
-      gs_backing_file_remove (path, st.st_dev, st.st_ino);
-    return gs_errmsg (err, errlen, -ENOMEM, "backing: %s: out of memory", path);
-  }
+  if (!b || strlen (path) >= sizeof b->path)
+    goto fail;
+  b->rmap = calloc (nslots, GS_RMAP_BYTES);
+  b->crc = calloc (nslots, GS_CRC_BYTES);
+  if (!b->rmap || !b->crc)
+    goto fail;
+  b->ops = ops;
+  b->priv = priv;
   b->id = id;
   strcpy (b->path, path);
-  b->fd = fd;
-  b->block_device = S_ISBLK (st.st_mode);
-  b->st_dev = st.st_dev;
-  b->st_ino = st.st_ino;
-  b->st_rdev = st.st_rdev;
-  b->punch = punch && !b->block_device;
-  b->created = f.created;
-  b->nslots = bytes / GS_SLOT_SIZE;
+  b->fd = -1;
+  b->nslots = nslots;
   b->healthy = true;
   pthread_mutex_init (&b->lock, NULL);
   pthread_mutex_init (&b->scrub_lock, NULL);
   pthread_cond_init (&b->settled, NULL);
   b->scrub = true;
-  *bp = b;
-  return 0;
+  return b;
+ fail:
+  if (b) {
+    free (b->rmap);
+    free (b->crc);
+  }
+  free (b);
+  return NULL;
 }
 
 /* gs_backing_same - see backing_impl.h. */
 bool
 gs_backing_same (const struct gs_backing *a, const struct gs_backing *b)
 {
-  if (a->block_device || b->block_device)
-    return a->block_device && b->block_device && a->st_rdev == b->st_rdev;
-  return a->st_dev == b->st_dev && a->st_ino == b->st_ino;
+  return a->ops == b->ops && a->ops->same (a, b);
 }
 
 /* gs_backing_close - see backing_impl.h. */
@@ -89,7 +58,7 @@ gs_backing_close (struct gs_backing *b)
 {
   if (!b)
     return;
-  close (b->fd);
+  b->ops->close (b);
   free (b->rmap);
   free (b->crc);
   free (b->dirty_q);
@@ -139,6 +108,7 @@ gs_backing_alloc (struct gs_backing *b, const uint64_t *owners,
 
   if (__atomic_load_n (&b->draining, __ATOMIC_RELAXED)
       || !__atomic_load_n (&b->healthy, __ATOMIC_RELAXED)
+      || __atomic_load_n (&b->offline, __ATOMIC_RELAXED)
       || __atomic_load_n (&b->used, __ATOMIC_RELAXED) + b->dirty >= b->nslots)
     return 0;               /* full, or only slots waiting for a scrub */
   /* Next fit: the first free slot from the cursor on, wrapping once.  A
@@ -275,21 +245,6 @@ gs_backing_set_draining (struct gs_backing *b, bool draining)
     pthread_cond_wait (&b->settled, &b->lock);
 }
 
-/* Wipe [@first, @first + @n): punch a file's range out (or zero it in
- * place when punch-holes is off), zero a block device's. */
-static int
-wipe (struct gs_backing *b, uint64_t first, uint64_t n)
-{
-  uint64_t range[2] = { first * GS_SLOT_SIZE, n * GS_SLOT_SIZE };
-  int mode = b->punch ? FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE
-    : FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE;
-
-  if (b->block_device)
-    return ioctl (b->fd, BLKZEROOUT, range) < 0 ? -errno : 0;
-  return fallocate (b->fd, mode, (off_t) range[0], (off_t) range[1]) < 0
-    ? -errno : 0;
-}
-
 static int
 cmp_u64 (const void *a, const void *c)
 {
@@ -340,7 +295,7 @@ gs_backing_scrub (struct gs_backing *b, bool all)
 
     while (k + run < n && v[k + run] == v[k] + run)
       run++;
-    r = wipe (b, v[k], run);
+    r = b->ops->wipe (b, v[k], run);
     pthread_mutex_lock (&b->lock);
     for (uint64_t j = k; j < k + run; j++) {
       uint64_t x = rmap_get (b, v[j]);
@@ -366,7 +321,7 @@ gs_backing_scrub (struct gs_backing *b, bool all)
 int
 gs_backing_wipe_all (struct gs_backing *b)
 {
-  return wipe (b, 0, b->nslots);
+  return b->ops->wipe (b, 0, b->nslots);
 }
 
 /* gs_backing_next_live - see backing_impl.h. */
@@ -577,10 +532,12 @@ gs_backing_account (struct gs_backing *b, struct gs_io *io)
 
   if (io->write) {
     __atomic_add_fetch (&b->writes, pages, __ATOMIC_RELAXED);
-    if (io->res != 0) {
+    if (io->res != 0)
       __atomic_add_fetch (&b->write_errors, 1, __ATOMIC_RELAXED);
+    /* Unreachable for now is not broken: the pages stay where they are
+     * and the write is tried again later. */
+    if (io->res != 0 && io->res != -ENOTCONN)
       __atomic_store_n (&b->healthy, false, __ATOMIC_RELAXED);
-    }
   }
   else {
     __atomic_add_fetch (&b->reads, pages, __ATOMIC_RELAXED);
@@ -589,22 +546,31 @@ gs_backing_account (struct gs_backing *b, struct gs_io *io)
   }
 }
 
+/* gs_backing_io - see backing_impl.h. */
+int
+gs_backing_io (struct gs_backing *b, struct gs_io *ios, size_t n)
+{
+  int first = 0;
+  size_t k;
+
+  b->ops->run (b, ios, n);
+  for (k = 0; k < n; k++) {
+    gs_backing_account (b, &ios[k]);
+    if (first == 0)
+      first = ios[k].res;
+  }
+  return first;
+}
+
 /* gs_backing_read_page - see backing_impl.h. */
 int
 gs_backing_read_page (struct gs_backing *b, uint64_t pslot, void *buf,
                       uint32_t crc)
 {
   struct gs_io io;
-  ssize_t r;
 
   gs_backing_prep (b, &io, false, buf, pslot, 1);
-  if (io.res == 0) {
-    r = pread (b->fd, buf, GS_SLOT_SIZE, (off_t) io.offset);
-    if (r != GS_SLOT_SIZE)
-      io.res = r < 0 ? -errno : -EIO;
-  }
-  gs_backing_account (b, &io);
-  if (io.res != 0)
+  if (gs_backing_io (b, &io, 1) != 0)
     return -EIO;
   return gs_page_crc (buf) == crc ? 0 : -GS_EINTEGRITY;
 }

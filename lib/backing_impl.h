@@ -63,7 +63,45 @@ _Static_assert (GS_RMAP_ZSTD < (1ull << (8 * GS_RMAP_BYTES)),
 enum gs_fault_kind { GS_FAULT_READ, GS_FAULT_WRITE, GS_FAULT_ENOSPC,
                      GS_FAULT_KINDS };
 
+struct gs_backing;
+struct gs_backing_info;
+
+/* The kind of storage under a backing: everything above (allocator,
+ * reverse map, writeback, drain, checksums, encryption) is the same for
+ * every kind, which only moves bytes.  A file or block device
+ * (backing.c: io_uring, pread/pwrite as fallback) or a remote NBD export
+ * (backing_nbd.c: libnbd).
+ *
+ * run:   perform the @n prepared ops of @ios whose res is 0 and set each
+ *        res (0, or -errno; -ENOTCONN: the storage could not be reached
+ *        in time, which is not a fault of the storage).  Context: may
+ *        sleep; any thread.
+ * wipe:  make [@first, @first + @n) of physical slots unreadable (punch,
+ *        trim or zero).  Context: may sleep.  Return: 0 or -errno.
+ * same:  is @b the same storage as @a (both of this kind)?
+ * info:  fill @o's kind-specific figures (remote_state, ...).
+ * close: free the kind's state (b->priv), closing what it opened.
+ */
+struct gs_backing_ops {
+  int (*run) (struct gs_backing *b, struct gs_io *ios, size_t n);
+  int (*wipe) (struct gs_backing *b, uint64_t first, uint64_t n);
+  bool (*same) (const struct gs_backing *a, const struct gs_backing *b);
+  void (*info) (struct gs_backing *b, struct gs_backing_info *o);
+  void (*close) (struct gs_backing *b);
+};
+
+/* Device-wide settings a kind of backing may need (remote ones). */
+struct gs_backing_params {
+  bool punch;                 /* give freed space back */
+  const char *tls_psk;        /* PSK file, or NULL */
+  const char *tls_username;   /* or NULL */
+  const char *tls_certificates; /* directory, or NULL */
+  unsigned remote_timeout;    /* seconds a remote may be unreachable */
+};
+
 struct gs_backing {
+  const struct gs_backing_ops *ops;
+  void *priv;                 /* the kind's own state */
   unsigned id;                /* index in the device's backing table, 0..254 */
   char path[PATH_MAX];
   int fd;                     /* O_DIRECT */
@@ -102,19 +140,28 @@ struct gs_backing {
                                * a detach waits for (backing_lock) */
   uint64_t used;              /* atomic: RESERVED and LIVE physical slots */
   bool healthy;               /* atomic: false after a write error */
+  bool offline;               /* atomic: unreachable for now (a remote
+                               * reconnecting): takes no new pages */
+  uint64_t offline_since;     /* atomic: CLOCK_MONOTONIC µs it went */
   bool draining;              /* atomic: no new allocations */
   uint64_t reads, writes, read_errors, write_errors;  /* atomic */
 };
 
-/* gs_backing_open - open (or create with @size bytes, mode 0600) @path for
- * direct I/O as backing number @id, refusing what backing_open.h lists
- * (symbolic links, others' files, busy devices, file systems that cannot
- * back swap, a size that is not the file's).
- * Context: may sleep.
- * Return: 0 and *@bp, or -errno with a message in @err.
+/* gs_backing_new - allocate a backing of @nslots physical slots run by
+ * @ops (with its state @priv), its maps empty and every slot FREE.
+ * Context: any.  Return: the backing, or NULL (out of memory).
  */
-int gs_backing_open (const char *path, uint64_t size, unsigned id, bool punch,
-                     struct gs_backing **bp, char *err, size_t errlen);
+struct gs_backing *gs_backing_new (const char *path, uint64_t nslots,
+                                   unsigned id,
+                                   const struct gs_backing_ops *ops,
+                                   void *priv);
+
+/* gs_backing_io - perform the @n ops of @ios prepared by gs_backing_prep
+ * through @b's kind, and account for each (gs_backing_account).
+ * Context: may sleep.
+ * Return: 0 if every op succeeded, else the first op's error.
+ */
+int gs_backing_io (struct gs_backing *b, struct gs_io *ios, size_t n);
 
 /* gs_backing_same - are @a and @b the same file or device?
  * Context: any.  Return: true or false.
@@ -238,7 +285,8 @@ void gs_backing_prep (struct gs_backing *b, struct gs_io *io, bool write,
 int gs_backing_encrypt (struct gs_backing *b, bool on);
 
 /* gs_backing_account - count a finished op, marking @b unhealthy after a
- * failed write; a read that succeeded is decrypted in place (a failure to
+ * failed write (not one that failed only because @b could not be reached,
+ * -ENOTCONN); a read that succeeded is decrypted in place (a failure to
  * decrypt sets io->res).
  * Context: any.  Return: nothing.
  */

@@ -3,9 +3,12 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <sys/stat.h>
 
+#include "backing_file.h"
+#include "backing_nbd.h"
 #include "backing_open.h"
 #include "cleanup.h"
 #include "errmsg.h"
@@ -62,6 +65,13 @@ int
 gs_backing_add (struct gs_device *dev, const char *path, uint64_t size,
                 char *err, size_t errlen)
 {
+  struct gs_backing_params pm = {
+    .punch = dev->cfg.punch_holes,
+    .tls_psk = dev->cfg.tls_psk,
+    .tls_username = dev->cfg.tls_username,
+    .tls_certificates = dev->cfg.tls_certificates,
+    .remote_timeout = dev->cfg.remote_timeout,
+  };
   struct gs_backing *b;
   unsigned id;
   int r;
@@ -79,7 +89,14 @@ gs_backing_add (struct gs_device *dev, const char *path, uint64_t size,
   }
   /* Open outside the lock (it may create and size a file); the id is
    * claimed again below. */
-  r = gs_backing_open (path, size, id, dev->cfg.punch_holes, &b, err, errlen);
+  if (gs_backing_is_remote (path))
+    r = size != 0
+      ? gs_errmsg (err, errlen, -EINVAL, "backing: %s: a remote backing has "
+                   "its export's size: backing-size (or a size) does not "
+                   "apply", path)
+      : gs_backing_nbd_attach (path, id, &pm, &b, err, errlen);
+  else
+    r = gs_backing_file_attach (path, size, id, &pm, &b, err, errlen);
   if (r == -EBUSY) {
     ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&dev->backing_lock);
     struct gs_backing *o = find_same (dev, path);
@@ -283,6 +300,7 @@ gs_backing_list (struct gs_device *dev, struct gs_backing_info *out,
       o->writes = __atomic_load_n (&b->writes, __ATOMIC_RELAXED);
       o->read_errors = __atomic_load_n (&b->read_errors, __ATOMIC_RELAXED);
       o->write_errors = __atomic_load_n (&b->write_errors, __ATOMIC_RELAXED);
+      b->ops->info (b, o);
     }
     n++;
   }
@@ -294,6 +312,7 @@ has_room (const struct gs_backing *b)
 {
   return __atomic_load_n (&b->healthy, __ATOMIC_RELAXED)
     && !__atomic_load_n (&b->draining, __ATOMIC_RELAXED)
+    && !__atomic_load_n (&b->offline, __ATOMIC_RELAXED)
     && __atomic_load_n (&b->used, __ATOMIC_RELAXED) < b->nslots;
 }
 
@@ -307,6 +326,29 @@ gs_backing_any_room (struct gs_device *dev)
   for (i = 0; i < GS_MAX_BACKINGS; i++)
     if (dev->backing[i] && has_room (dev->backing[i]))
       return true;
+  return false;
+}
+
+/* gs_backing_any_offline - see backing_list.h. */
+bool
+gs_backing_any_offline (struct gs_device *dev)
+{
+  ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&dev->backing_lock);
+  struct timespec ts;
+  uint64_t now, limit = (uint64_t) dev->cfg.remote_timeout * 1000000u;
+  unsigned i;
+
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  now = (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
+  for (i = 0; i < GS_MAX_BACKINGS; i++) {
+    struct gs_backing *b = dev->backing[i];
+    if (b && __atomic_load_n (&b->offline, __ATOMIC_ACQUIRE)
+        && now - __atomic_load_n (&b->offline_since, __ATOMIC_RELAXED) < limit
+        && __atomic_load_n (&b->healthy, __ATOMIC_RELAXED)
+        && !__atomic_load_n (&b->draining, __ATOMIC_RELAXED)
+        && __atomic_load_n (&b->used, __ATOMIC_RELAXED) < b->nslots)
+      return true;
+  }
   return false;
 }
 

@@ -33,6 +33,13 @@ int gs_backing_detach (struct gs_device *dev, struct gs_backing *b,
  */
 bool gs_backing_any_room (struct gs_device *dev);
 
+/* gs_backing_any_offline - is there a healthy backing that cannot be
+ * reached for now (a remote reconnecting), for less than remote-timeout,
+ * but would take pages?
+ * Context: any.  Return: true or false.
+ */
+bool gs_backing_any_offline (struct gs_device *dev);
+
 /* gs_backing_reserve - pick a backing (other than @exclude, or only @only
  * if it is not NULL) and reserve up to @n contiguous physical slots for
  * @owners, whose stored forms have checksums @crcs and forms @zstd.

@@ -33,8 +33,18 @@ const char gs_config_help[] =
   "                           zstd level N (1..22; default 0: off).\n"
   "recompress-cpu=PERCENT     CPU share of one core recompression may use\n"
   "                           (1..100, default 10).\n"
-  "backing=PATH               Backing file or block device (repeatable).\n"
-  "backing-size=SIZE          Size of backing files created when missing.\n"
+  "backing=PATH|URI           Backing file or block device, or a remote NBD\n"
+  "                           export: nbd://HOST[:PORT]/EXPORT, nbds://...\n"
+  "                           (TLS), nbd+unix:///EXPORT?socket=PATH\n"
+  "                           (repeatable).\n"
+  "backing-size=SIZE          Size of backing files created when missing\n"
+  "                           (not with a URI: a remote has its export's).\n"
+  "tls-psk=FILE               PSK file for nbds:// backings.\n"
+  "tls-username=NAME          PSK user name (default: libnbd's, the login).\n"
+  "tls-certificates=DIR       X.509 certificates for nbds:// backings.\n"
+  "remote-timeout=SECONDS     How long a remote backing may be unreachable\n"
+  "                           before reads of its pages fail with EIO and\n"
+  "                           writers wait for room (1..3600, default 30).\n"
   "punch-holes=BOOL           Give trimmed backing space back (default true).\n"
   "encrypt=BOOL               Encrypt pages on backings, AES-256-XTS with a\n"
   "                           random key per backing (default true).\n"
@@ -55,7 +65,8 @@ static const char *const key_names[] = {
   "size", "ram-limit", "compression-level", "compact-threshold", "backing",
   "backing-size", "punch-holes", "writeback-high", "writeback-low",
   "control", "fault-injection", "metadata-limit", "encrypt", "name",
-  "metrics-listen", "recompress-level", "recompress-cpu",
+  "metrics-listen", "recompress-level", "recompress-cpu", "tls-psk",
+  "tls-username", "tls-certificates", "remote-timeout",
 };
 #define NKEYS (sizeof key_names / sizeof key_names[0])
 _Static_assert (NKEYS <= 32, "gs_config.given has 32 bits");
@@ -111,6 +122,8 @@ gs_config_init (struct gs_config *cfg)
   cfg->name = NULL;
   cfg->metrics_listen = NULL;
   cfg->fault_injection = false;
+  cfg->tls_psk = cfg->tls_username = cfg->tls_certificates = NULL;
+  cfg->remote_timeout = GS_REMOTE_TIMEOUT_DEFAULT;
   cfg->given = cfg->given_twice = 0;
 }
 
@@ -129,6 +142,10 @@ gs_config_free (struct gs_config *cfg)
   cfg->name = NULL;
   free (cfg->metrics_listen);
   cfg->metrics_listen = NULL;
+  free (cfg->tls_psk);
+  free (cfg->tls_username);
+  free (cfg->tls_certificates);
+  cfg->tls_psk = cfg->tls_username = cfg->tls_certificates = NULL;
 }
 
 /* set_string - replace the string *@slot with a copy of @value. */
@@ -420,6 +437,22 @@ set_key (struct gs_config *cfg, const char *key, const char *value,
                         "metrics-listen: '%s' is not ADDR:PORT (as "
                         "127.0.0.1:9101 or [::1]:9101)", value);
     return set_string (&cfg->metrics_listen, key, value, err, errlen);
+  }
+  if (strcmp (key, "tls-psk") == 0 || strcmp (key, "tls-username") == 0
+      || strcmp (key, "tls-certificates") == 0) {
+    if (value[0] == '\0')
+      return gs_errmsg (err, errlen, -EINVAL, "%s: empty value", key);
+    return set_string (key[4] == 'p' ? &cfg->tls_psk
+                       : key[4] == 'u' ? &cfg->tls_username
+                       : &cfg->tls_certificates, key, value, err, errlen);
+  }
+  if (strcmp (key, "remote-timeout") == 0) {
+    if (parse_int (value, 1, GS_REMOTE_TIMEOUT_MAX, &n) < 0)
+      return gs_errmsg (err, errlen, -EINVAL,
+                        "remote-timeout: '%s' is not a number of seconds "
+                        "from 1 to %d", value, GS_REMOTE_TIMEOUT_MAX);
+    cfg->remote_timeout = (unsigned) n;
+    return 0;
   }
   return gs_errmsg (err, errlen, -ENOENT,
                "%s: unknown key (see --help for the keys)", key);

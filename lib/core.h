@@ -5,6 +5,7 @@
  * header.  The layers, bottom-up (a file calls only into layers below it):
  *
  *   entry.h table pool codec pattern backing uring   storage primitives
+ *   backing_file backing_nbd                          kinds of backing
  *   slot                                              the slot state machine
  *   backing_list                                      the device's backings
  *   writeback compact drain recompress                the movers
@@ -13,8 +14,10 @@
  *
  * Lock order: drain_lock -> writeback_lock -> cluster lock -> backing_lock
  * -> a backing's lock; cluster lock -> pool stream lock -> pool lock;
- * recompression lock -> cluster lock (recompress.c).  bg_lock and
- * recompression's thread lock are taken alone.
+ * recompression lock -> cluster lock (recompress.c); cluster lock,
+ * writeback_lock, a backing's scrub_lock -> a remote backing's connection
+ * lock -> its rlock (lib/backing_nbd.c; never with a backing's lock).
+ * bg_lock and recompression's thread lock are taken alone.
  */
 #ifndef GHOSTSWAP_CORE_H
 #define GHOSTSWAP_CORE_H

@@ -328,7 +328,8 @@ write_slot (struct gs_device *dev, uint64_t slot, uint32_t in, uint32_t n,
  * or else compact the pool if it holds garbage, and try again.  When this
  * writer's own reclaim frees nothing but a backing has room, others are
  * reclaiming (the background thread, other writers): wait a little for
- * them.  ENOSPC only when nothing frees room. */
+ * them; while a backing is unreachable for now, wait up to remote-timeout
+ * for it.  ENOSPC only when nothing frees room. */
 static int
 write_slot_retry (struct gs_device *dev, uint64_t slot, uint32_t in,
                   uint32_t n, const unsigned char *data, gs_entry zero_fill)
@@ -336,7 +337,7 @@ write_slot_retry (struct gs_device *dev, uint64_t slot, uint32_t in,
   int r = write_slot (dev, slot, in, n, data, zero_fill);
   unsigned tries;
 
-  for (tries = 0; r == -ENOSPC && tries < GS_RECLAIM_TRIES; tries++) {
+  for (tries = 0; r == -ENOSPC; tries++) {
     /* When nothing frees room, a last try: another thread may have freed
      * some meanwhile. */
     bool again = gs_reclaim_for_write (dev, tries);

@@ -140,8 +140,7 @@ flush_out (struct drain *d)
     }
     gs_backing_prep (b, &io, true, d->out + (size_t) k * GS_SLOT_SIZE, first,
                      (uint32_t) got);
-    gs_uring_run (&io, 1);
-    gs_backing_account (b, &io);
+    gs_backing_io (b, &io, 1);
     for (j = 0; j < got; j++) {
       unsigned bk = d->out_k[k + j];
       struct gs_slot s;
@@ -199,9 +198,7 @@ drain_batch (struct drain *d, uint64_t from)
     nio++;
     k += run;
   }
-  gs_uring_run (d->io, nio);
-  for (k = 0; k < nio; k++)
-    gs_backing_account (d->src, &d->io[k]);
+  gs_backing_io (d->src, d->io, nio);
   /* A failed read of several pages: read them one by one, so that one bad
    * slot does not keep its neighbours on the source. */
   for (k = 0; k < n; k++) {

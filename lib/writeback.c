@@ -96,8 +96,7 @@ flush (struct gs_wb_batch *bt)
     }
     gs_backing_prep (b, &io, true, bt->buf + (size_t) k * GS_SLOT_SIZE,
                      first, (uint32_t) got);
-    gs_uring_run (&io, 1);
-    gs_backing_account (b, &io);
+    gs_backing_io (b, &io, 1);
     if (io.res != 0)
       gs_ctr_add (&dev->ctr.backing_write_errors, 1);
     commit (bt, k, (unsigned) got, b, first, io.res);

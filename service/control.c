@@ -44,6 +44,7 @@
 #include "ghostswap/service/metrics.h"
 #include "ghostswap/stats.h"
 #include "json_value.h"
+#include "remote_warn.h"
 
 /* Clients served at once; more are told so and closed. */
 #define GS_CONTROL_MAX_CLIENTS 16
@@ -249,6 +250,7 @@ backings_json (const struct gs_backing_info *b, unsigned n)
 #define GS_BACKING_JSON_U(v) json_object_new_uint64 (v)
 #define GS_BACKING_JSON_I(v) json_object_new_uint64 (v)
 #define GS_BACKING_JSON_B(v) json_object_new_boolean (v)
+#define GS_BACKING_JSON_S(v) json_object_new_string ((v) ? (v) : "none")
 #define GS_BACKING_KEY(type, field, metric, kind, help)                 \
     ok = ok && obj_add (o, #field, GS_BACKING_JSON_##type (b[i].field));
     GS_BACKING_FIELDS (GS_BACKING_KEY)
@@ -256,6 +258,7 @@ backings_json (const struct gs_backing_info *b, unsigned n)
 #undef GS_BACKING_JSON_U
 #undef GS_BACKING_JSON_I
 #undef GS_BACKING_JSON_B
+#undef GS_BACKING_JSON_S
     if (!ok || json_object_array_add (a, o) < 0) {
       json_object_put (o);
       json_object_put (a);
@@ -502,6 +505,17 @@ cmd_reset_peak (struct request *rq, char **args, unsigned nargs)
   add_uint (rq, "memory_peak_bytes", st.memory_peak_bytes);
 }
 
+/* warn_insecure - after attaching @path: if it is a remote reached over
+ * TCP without TLS, say so in the answer's "warning". */
+static void
+warn_insecure (struct request *rq, const char *path)
+{
+  char msg[GS_INSECURE_WARNING_MAX];
+
+  if (gs_service_insecure_warning (rq->dev, path, msg, sizeof msg))
+    add_string (rq, "warning", msg, strlen (msg));
+}
+
 static void
 cmd_backing_add (struct request *rq, char **args, unsigned nargs)
 {
@@ -517,6 +531,7 @@ cmd_backing_add (struct request *rq, char **args, unsigned nargs)
     return;
   }
   reply_ok (rq);
+  warn_insecure (rq, args[0]);
 }
 
 static void
@@ -622,6 +637,7 @@ cmd_migrate (struct request *rq, char **args, unsigned nargs)
   reply_ok (rq);
   add_bool (rq, "started", true);
   add_bool (rq, "attached", attached);
+  warn_insecure (rq, args[1]);
 }
 
 static void

@@ -161,6 +161,10 @@ backing_metrics (struct out *o, const struct gs_backing_info *b, unsigned n)
 
   if (n == 0)
     return;
+#define GS_BACKING_NUM_U(v) (uint64_t) (v)
+#define GS_BACKING_NUM_I(v) (uint64_t) (v)
+#define GS_BACKING_NUM_B(v) (uint64_t) (v)
+#define GS_BACKING_NUM_S(v) ((void) (v), (uint64_t) 0)
 #define GS_BACKING_METRIC(type, field, m, kind, help)                   \
   if (strcmp (#kind, "NONE") != 0) {                                    \
     snprintf (metric, sizeof metric, "backing_%s", m);                  \
@@ -168,10 +172,14 @@ backing_metrics (struct out *o, const struct gs_backing_info *b, unsigned n)
             : "gauge", help);                                           \
     for (i = 0; i < n; i++)                                             \
       sample_u64 (o, metric, "", "path", b[i].path,                     \
-                  (uint64_t) b[i].field);                               \
+                  GS_BACKING_NUM_##type (b[i].field));                  \
   }
   GS_BACKING_FIELDS (GS_BACKING_METRIC)
 #undef GS_BACKING_METRIC
+#undef GS_BACKING_NUM_U
+#undef GS_BACKING_NUM_I
+#undef GS_BACKING_NUM_B
+#undef GS_BACKING_NUM_S
 }
 
 static void

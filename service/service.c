@@ -17,6 +17,7 @@
 #include "ghostswap/service/metrics.h"
 #include "ghostswap/service/service.h"
 #include "metrics_http.h"
+#include "remote_warn.h"
 
 struct gs_service {
   gs_log_fn log;
@@ -147,6 +148,8 @@ gs_service_create_device (const struct gs_config *cfg, gs_log_fn log,
       return r;
     }
     say (log, GS_LOG_DEBUG, "backing %s attached", cfg->backing[i]);
+    if (gs_service_insecure_warning (dev, cfg->backing[i], err, sizeof err))
+      say (log, GS_LOG_WARNING, "%s", err);
   }
   say (log, GS_LOG_DEBUG, "device size=%s ram-limit=%s compression-level=%d "
        "compact-threshold=%u, %u backing(s)",

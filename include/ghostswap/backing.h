@@ -26,8 +26,8 @@ struct gs_device;
  *
  * feeds struct gs_backing_info, the control socket's JSON and the
  * metrics (ghostswap_backing_METRIC{path=...}), as GS_STATS_FIELDS does
- * for the device (ghostswap/stats.h): TYPE is U (uint64_t), I (unsigned)
- * or B (bool); KIND GAUGE, COUNTER or NONE (not a metric).  Adding a
+ * for the device (ghostswap/stats.h): TYPE is U (uint64_t), I (unsigned),
+ * B (bool) or S (a constant string, never a metric); KIND GAUGE, COUNTER or NONE (not a metric).  Adding a
  * figure is one row here plus the line of gs_backing_list that fills it.
  */
 #define GS_BACKING_FIELDS(X)                                                  \
@@ -46,11 +46,32 @@ struct gs_device;
   X (U, read_errors, "read_errors_total", COUNTER,                            \
      "Reads from the backing that failed.")                                   \
   X (U, write_errors, "write_errors_total", COUNTER,                          \
-     "Writes to the backing that failed.")
+     "Writes to the backing that failed.")                                    \
+  X (B, remote, "", NONE, "A remote NBD export, not a file.")                \
+  X (B, remote_insecure, "", NONE,                                            \
+     "A remote export reached over TCP without TLS.")                         \
+  X (S, remote_state, "", NONE,                                               \
+     "connected, reconnecting or down for a remote backing; none for a "      \
+     "file.")                                                                 \
+  X (B, remote_connected, "remote_connected", GAUGE,                          \
+     "1 while a remote backing is connected (0 for files).")                  \
+  X (U, reconnects, "remote_reconnects_total", COUNTER,                       \
+     "New connections made to the remote after one was lost.")               \
+  X (U, inflight, "remote_inflight_requests", GAUGE,                          \
+     "Requests sent to the remote and not yet answered.")                     \
+  X (U, read_count, "remote_reads_total", COUNTER,                            \
+     "Read requests the remote answered.")                                    \
+  X (U, read_usec_sum, "remote_read_microseconds_total", COUNTER,             \
+     "Time the remote took to answer them, summed (microseconds).")           \
+  X (U, read_usec_p50, "remote_read_p50_microseconds", GAUGE,                 \
+     "Median remote read latency since attach (microseconds, +-10%).")       \
+  X (U, read_usec_p99, "remote_read_p99_microseconds", GAUGE,                 \
+     "99th percentile remote read latency since attach (microseconds).")
 
 #define GS_BACKING_TYPE_U uint64_t
 #define GS_BACKING_TYPE_I unsigned
 #define GS_BACKING_TYPE_B bool
+#define GS_BACKING_TYPE_S const char *
 
 struct gs_backing_info {
   char path[PATH_MAX];
@@ -74,7 +95,11 @@ struct gs_drain_status {
   char message[2 * PATH_MAX + 256];  /* its error message, if any */
 };
 
-/* gs_backing_add - attach the file or block device @path.  A missing
+/* gs_backing_add - attach the file or block device @path, or the remote
+ * NBD export that the libnbd URI @path names (nbd://HOST[:PORT]/EXPORT,
+ * nbds://... with TLS, nbd+unix:///EXPORT?socket=PATH, nbds+unix://...):
+ * its size is the export's (@size must be 0), TLS settings and
+ * remote-timeout come from the device's configuration.  A missing
  * regular file is created (mode 0600, O_EXCL) with @size bytes; @size 0
  * uses an existing file's or device's size, and another size is refused.
  * Refused: a path with a symbolic link in it; an existing file not owned

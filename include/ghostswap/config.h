@@ -31,6 +31,10 @@
 #define GS_RECOMPRESS_LEVEL_DEFAULT 0
 #define GS_RECOMPRESS_CPU_DEFAULT 10
 
+/* remote-timeout= when not set, and its largest value. */
+#define GS_REMOTE_TIMEOUT_DEFAULT 30
+#define GS_REMOTE_TIMEOUT_MAX 3600
+
 /* Longest device name (name=). */
 #define GS_NAME_MAX 64
 
@@ -54,6 +58,10 @@ struct gs_config {
   char *name;                 /* name= (owned), NULL: derived (service.h) */
   char *metrics_listen;       /* metrics-listen=ADDR:PORT (owned), NULL: off */
   bool fault_injection;       /* allow gs_fault_set (tests only) */
+  char *tls_psk;              /* tls-psk=FILE for remote backings (owned) */
+  char *tls_username;         /* tls-username= (owned), NULL: libnbd's */
+  char *tls_certificates;     /* tls-certificates=DIR (owned) */
+  unsigned remote_timeout;    /* remote-timeout=SECONDS (default 30) */
   uint32_t given;             /* keys set by gs_config_set (one bit each) */
   uint32_t given_twice;       /* non-repeatable keys set more than once */
 };

@@ -210,7 +210,7 @@ ctl_print_backings (json_object *list, bool exact, bool noheadings)
     json_object *b = json_object_array_get_idx (list, i);
     uint64_t slots = ctl_json_u64 (b, "slots"), used = ctl_json_u64 (b, "used");
     char size[32], usedb[32], pct[16], reads[24], writes[24], errs[48];
-    const char *row[8];
+    const char *row[8], *rstate;
 
     snprintf (pct, sizeof pct, "%.1f%%",
               slots ? 100.0 * (double) used / (double) slots : 0.0);
@@ -222,8 +222,12 @@ ctl_print_backings (json_object *list, bool exact, bool noheadings)
     row[1] = ctl_size_short (ctl_json_u64 (b, "size"), exact, size, sizeof size);
     row[2] = ctl_size_short (used * GS_SLOT_SIZE, exact, usedb, sizeof usedb);
     row[3] = pct;
+    /* A remote's connection state when it is not simply connected. */
+    rstate = ctl_json_str (b, "remote_state");
     row[4] = ctl_json_bool (b, "draining", false) ? "draining"
-      : ctl_json_bool (b, "healthy", true) ? "ok" : "unhealthy";
+      : !ctl_json_bool (b, "healthy", true) ? "unhealthy"
+      : rstate && strcmp (rstate, "none") != 0
+        && strcmp (rstate, "connected") != 0 ? rstate : "ok";
     row[5] = reads;
     row[6] = writes;
     row[7] = errs;

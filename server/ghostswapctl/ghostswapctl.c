@@ -874,14 +874,20 @@ main (int argc, char **argv)
       fprintf (stderr, "%s: %s\n", prog, msg ? msg : "the server failed");
     status = EXIT_ANSWER_ERROR;
   }
-  else if (c->follows && !opt.no_wait)
-    status = follow_drain (&conn);
-  else if (opt.json) {
-    printf ("%s\n", raw);
-    status = json_status (c, v);
+  else {
+    /* A risk the server reports with a success (a remote backing over
+     * TCP without TLS, say). */
+    if (!opt.json && ctl_json_str (v, "warning"))
+      fprintf (stderr, "%s: warning: %s\n", prog, ctl_json_str (v, "warning"));
+    if (c->follows && !opt.no_wait)
+      status = follow_drain (&conn);
+    else if (opt.json) {
+      printf ("%s\n", raw);
+      status = json_status (c, v);
+    }
+    else
+      status = print_answer (c, words, v);
   }
-  else
-    status = print_answer (c, words, v);
   json_object_put (v);
   free (raw);
 

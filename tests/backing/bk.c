@@ -860,3 +860,62 @@ sh_read_slot (const struct shadow *sh, struct nbd_handle *h, uint64_t slot,
                (int64_t) first_diff (buf, sh->data + slot * SLOT, SLOT));
   return 0;
 }
+
+/* ---- refusals ---- */
+
+bool
+bk_expect_refusal (const char *what, const char *name, const char *const *args)
+{
+  struct server srv;
+  char log[200], text[16384], *line, *save = NULL;
+  int fd, saved, r, nerr = 0;
+  ssize_t n;
+  bool good = true;
+
+  snprintf (log, sizeof log, "%s/stderr", bk_dir);
+  bk_path ("stderr");
+  fflush (stderr);
+  fd = open (log, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  saved = dup (2);
+  if (fd < 0 || saved < 0 || dup2 (fd, 2) < 0)
+    test_fail ("redirecting stderr: %s", strerror (errno));
+  r = server_start (&srv, args);
+  fflush (stderr);
+  dup2 (saved, 2);
+  close (saved);
+  if (r == 0) {
+    server_stop (&srv);
+    close (fd);
+    fprintf (stderr, "%s: FAIL: %s: nbdkit started\n", test_name, what);
+    return false;
+  }
+  n = pread (fd, text, sizeof text - 1, 0);
+  close (fd);
+  text[n > 0 ? n : 0] = '\0';
+  if (!WIFEXITED (srv.exit_status) || WEXITSTATUS (srv.exit_status) == 0) {
+    fprintf (stderr, "%s: FAIL: %s: nbdkit ended with wait status 0x%x\n",
+             test_name, what, srv.exit_status);
+    good = false;
+  }
+  for (line = strtok_r (text, "\n", &save); line;
+       line = strtok_r (NULL, "\n", &save)) {
+    if (strstr (line, ": starting: "))
+      continue;                 /* the harness's own line */
+    if (!strstr (line, "error"))
+      continue;
+    nerr++;
+    printf ("%s: %s: %s\n", test_name, what, line);
+    if (!strstr (line, "backing") || !strstr (line, name)) {
+      fprintf (stderr, "%s: FAIL: %s: error line does not name 'backing' "
+               "and '%s': %s\n", test_name, what, name, line);
+      good = false;
+    }
+  }
+  if (nerr != 1) {
+    fprintf (stderr, "%s: FAIL: %s: %d error lines (expected 1)\n", test_name,
+             what, nerr);
+    good = false;
+  }
+  return good;
+}
+

@@ -51,6 +51,13 @@ const char *bk_ctl (void);
  * the control socket answers. */
 void bk_start (struct server *srv, ...) __attribute__ ((sentinel));
 
+/* Start nbdkit with the plugin and @args (NULL-terminated); it must exit
+ * with an error, printing one error line that contains "backing" and
+ * @name.  Return false (after printing why, naming @what) if it did
+ * not. */
+bool bk_expect_refusal (const char *what, const char *name,
+                        const char *const *args);
+
 /* ---- control socket ---- */
 
 /* Send one request (printf format) and return the answer line, malloc'd,

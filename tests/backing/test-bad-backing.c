@@ -30,65 +30,6 @@
 
 static int failures;
 
-/* Start nbdkit with @args (NULL-terminated); it must exit with an error,
- * printing one error line that contains "backing" and @name.  Return
- * false (after printing why) if it did not. */
-static bool
-expect_refusal (const char *what, const char *name, const char *const *args)
-{
-  struct server srv;
-  char log[200], text[16384], *line, *save = NULL;
-  int fd, saved, r, nerr = 0;
-  ssize_t n;
-  bool good = true;
-
-  snprintf (log, sizeof log, "%s/stderr", bk_dir);
-  bk_path ("stderr");
-  fflush (stderr);
-  fd = open (log, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  saved = dup (2);
-  if (fd < 0 || saved < 0 || dup2 (fd, 2) < 0)
-    test_fail ("redirecting stderr: %s", strerror (errno));
-  r = server_start (&srv, args);
-  fflush (stderr);
-  dup2 (saved, 2);
-  close (saved);
-  if (r == 0) {
-    server_stop (&srv);
-    close (fd);
-    fprintf (stderr, "%s: FAIL: %s: nbdkit started\n", test_name, what);
-    return false;
-  }
-  n = pread (fd, text, sizeof text - 1, 0);
-  close (fd);
-  text[n > 0 ? n : 0] = '\0';
-  if (!WIFEXITED (srv.exit_status) || WEXITSTATUS (srv.exit_status) == 0) {
-    fprintf (stderr, "%s: FAIL: %s: nbdkit ended with wait status 0x%x\n",
-             test_name, what, srv.exit_status);
-    good = false;
-  }
-  for (line = strtok_r (text, "\n", &save); line;
-       line = strtok_r (NULL, "\n", &save)) {
-    if (strstr (line, ": starting: "))
-      continue;                 /* the harness's own line */
-    if (!strstr (line, "error"))
-      continue;
-    nerr++;
-    printf ("%s: %s: %s\n", test_name, what, line);
-    if (!strstr (line, "backing") || !strstr (line, name)) {
-      fprintf (stderr, "%s: FAIL: %s: error line does not name 'backing' "
-               "and '%s': %s\n", test_name, what, name, line);
-      good = false;
-    }
-  }
-  if (nerr != 1) {
-    fprintf (stderr, "%s: FAIL: %s: %d error lines (expected 1)\n", test_name,
-             what, nerr);
-    good = false;
-  }
-  return good;
-}
-
 static void
 check (bool ok)
 {
@@ -126,14 +67,14 @@ main (int argc, char **argv)
       test_fail ("ftruncate %s: %s", shm, strerror (errno));
     close (fd);
     snprintf (a_back, sizeof a_back, "backing=%s", shm);
-    ok = expect_refusal ("existing file on tmpfs", shm, (const char *[]) {
+    ok = bk_expect_refusal ("existing file on tmpfs", shm, (const char *[]) {
         "size=16M", "ram-limit=1M", a_back, NULL });
     unlink (shm);
     check (ok);
 
     snprintf (shm_missing, sizeof shm_missing, "%s.new", shm);
     snprintf (a_back, sizeof a_back, "backing=%s", shm_missing);
-    ok = expect_refusal ("missing file on tmpfs", shm_missing,
+    ok = bk_expect_refusal ("missing file on tmpfs", shm_missing,
                          (const char *[]) { "size=16M", "ram-limit=1M", a_back,
                              "backing-size=16M", NULL });
     if (access (shm_missing, F_OK) == 0) {
@@ -150,7 +91,7 @@ main (int argc, char **argv)
 
   /* A missing file without a size. */
   snprintf (a_back, sizeof a_back, "backing=%s", missing);
-  check (expect_refusal ("missing file without backing-size", missing,
+  check (bk_expect_refusal ("missing file without backing-size", missing,
                          (const char *[]) { "size=16M", "ram-limit=1M",
                              a_back, NULL }));
   if (access (missing, F_OK) == 0) {
@@ -161,7 +102,7 @@ main (int argc, char **argv)
 
   /* A directory. */
   snprintf (a_back, sizeof a_back, "backing=%s", dir);
-  check (expect_refusal ("a directory", dir, (const char *[]) {
+  check (bk_expect_refusal ("a directory", dir, (const char *[]) {
         "size=16M", "ram-limit=1M", a_back, "backing-size=16M", NULL }));
 
   /* Smaller than a slot. */
@@ -170,7 +111,7 @@ main (int argc, char **argv)
     test_fail ("%s: %s", tiny, strerror (errno));
   close (fd);
   snprintf (a_back, sizeof a_back, "backing=%s", tiny);
-  check (expect_refusal ("a 100-byte file", tiny, (const char *[]) {
+  check (bk_expect_refusal ("a 100-byte file", tiny, (const char *[]) {
         "size=16M", "ram-limit=1M", a_back, NULL }));
 
   /* The same file twice. */
@@ -179,14 +120,14 @@ main (int argc, char **argv)
     test_fail ("%s: %s", b0, strerror (errno));
   close (fd);
   snprintf (a_back, sizeof a_back, "backing=%s", b0);
-  check (expect_refusal ("the same backing twice", b0, (const char *[]) {
+  check (bk_expect_refusal ("the same backing twice", b0, (const char *[]) {
         "size=16M", "ram-limit=1M", a_back, a_back, NULL }));
   snprintf (a_back2, sizeof a_back2, "backing=%s//b0", bk_dir);
-  check (expect_refusal ("one file under two names (DIR//b0)", "b0",
+  check (bk_expect_refusal ("one file under two names (DIR//b0)", "b0",
                          (const char *[]) { "size=16M", "ram-limit=1M",
                              a_back, a_back2, NULL }));
   snprintf (a_back2, sizeof a_back2, "backing=%s/./b0", bk_dir);
-  check (expect_refusal ("one file under two names (DIR/./b0)", "b0",
+  check (bk_expect_refusal ("one file under two names (DIR/./b0)", "b0",
                          (const char *[]) { "size=16M", "ram-limit=1M",
                              a_back, a_back2, NULL }));
 

@@ -125,7 +125,11 @@ config_eq (const struct gs_config *a, const struct gs_config *b)
       || a->writeback_high != b->writeback_high
       || a->writeback_low != b->writeback_low
       || a->fault_injection != b->fault_injection
-      || !str_eq (a->control, b->control))
+      || a->remote_timeout != b->remote_timeout
+      || !str_eq (a->control, b->control)
+      || !str_eq (a->tls_psk, b->tls_psk)
+      || !str_eq (a->tls_username, b->tls_username)
+      || !str_eq (a->tls_certificates, b->tls_certificates))
     return false;
   for (i = 0; i < a->nbacking; i++)
     if (!str_eq (a->backing[i], b->backing[i]))
@@ -209,6 +213,17 @@ check_stored (const struct gs_config *cfg, const char *key, const char *value)
   } else if (strcmp (key, "control") == 0) {
     FUZZ_CHECK (cfg->control && strcmp (cfg->control, value) == 0,
                 "control=%s not stored", value);
+  } else if (strcmp (key, "tls-psk") == 0 || strcmp (key, "tls-username") == 0
+             || strcmp (key, "tls-certificates") == 0) {
+    const char *got = key[4] == 'p' ? cfg->tls_psk
+      : key[4] == 'u' ? cfg->tls_username : cfg->tls_certificates;
+    FUZZ_CHECK (got && strcmp (got, value) == 0, "%s=%s not stored", key,
+                value);
+  } else if (strcmp (key, "remote-timeout") == 0) {
+    FUZZ_CHECK (cfg->remote_timeout >= 1
+                && cfg->remote_timeout <= GS_REMOTE_TIMEOUT_MAX
+                && (long) cfg->remote_timeout == strtol (value, NULL, 10),
+                "remote-timeout=%s stored %u", value, cfg->remote_timeout);
   } else if (strcmp (key, "compact-threshold") == 0
              || strcmp (key, "writeback-high") == 0
              || strcmp (key, "writeback-low") == 0

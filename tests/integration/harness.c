@@ -184,34 +184,24 @@ unregister_server (struct server *srv)
 
 static const char *plugin_path;
 
-int
-server_start (struct server *srv, const char *const *args)
+/* Run nbdkit in srv->dir ("-f --exit-with-parent -U sock -P pid", then
+ * @plugin unless NULL, then @args) and wait until it listens.  The
+ * wrapper applies only to the ghostswap plugin's nbdkit (@wrap). */
+static int
+spawn (struct server *srv, const char *plugin, const char *const *args,
+       bool wrap)
 {
-  const char *tmpdir = getenv ("TMPDIR");
   const char *nbdkit = getenv ("NBDKIT");
   const char *wrapper = getenv ("GHOSTSWAP_NBDKIT_WRAPPER");
   const char *argv[64];
   size_t n = 0;
   struct timespec ts = { 0, 10 * 1000 * 1000 };
 
-  if (plugin_path == NULL)
-    plugin_path = getenv ("GHOSTSWAP_PLUGIN");
-  if (plugin_path == NULL)
-    test_fail ("harness: server_start before harness_init");
-  if (tmpdir == NULL || tmpdir[0] == '\0' || strlen (tmpdir) > 100)
-    tmpdir = "/tmp";
   if (nbdkit == NULL || nbdkit[0] == '\0')
     nbdkit = "nbdkit";
-
-  memset (srv, 0, sizeof *srv);
-  snprintf (srv->dir, sizeof srv->dir, "%s/ghostswap-test-XXXXXX", tmpdir);
-  if (mkdtemp (srv->dir) == NULL)
-    test_fail ("mkdtemp %s: %s", srv->dir, strerror (errno));
-  snprintf (srv->sock, sizeof srv->sock, "%s/sock", srv->dir);
-  snprintf (srv->pidfile, sizeof srv->pidfile, "%s/pid", srv->dir);
-  register_server (srv);
-
-  if (wrapper != NULL && wrapper[0] != '\0')
+  unlink (srv->sock);
+  unlink (srv->pidfile);
+  if (wrap && wrapper != NULL && wrapper[0] != '\0')
     argv[n++] = wrapper;
   argv[n++] = nbdkit;
   argv[n++] = "-f";
@@ -220,7 +210,8 @@ server_start (struct server *srv, const char *const *args)
   argv[n++] = srv->sock;
   argv[n++] = "-P";
   argv[n++] = srv->pidfile;
-  argv[n++] = plugin_path;
+  if (plugin != NULL)
+    argv[n++] = plugin;
   for (size_t i = 0; args != NULL && args[i] != NULL; i++) {
     if (n >= sizeof argv / sizeof argv[0] - 1)
       test_fail ("harness: too many arguments");
@@ -264,7 +255,6 @@ server_start (struct server *srv, const char *const *args)
     }
     if (r == -1)
       test_fail ("waitpid: %s", strerror (errno));
-
     fd = open (srv->pidfile, O_RDONLY | O_CLOEXEC);
     if (fd >= 0) {
       len = read (fd, buf, sizeof buf - 1);
@@ -284,6 +274,59 @@ server_start (struct server *srv, const char *const *args)
     nanosleep (&ts, NULL);
   }
   test_fail ("nbdkit did not start listening within 60 s");
+}
+
+static void
+make_dir (struct server *srv)
+{
+  const char *tmpdir = getenv ("TMPDIR");
+
+  if (tmpdir == NULL || tmpdir[0] == '\0' || strlen (tmpdir) > 100)
+    tmpdir = "/tmp";
+  memset (srv, 0, sizeof *srv);
+  snprintf (srv->dir, sizeof srv->dir, "%s/ghostswap-test-XXXXXX", tmpdir);
+  if (mkdtemp (srv->dir) == NULL)
+    test_fail ("mkdtemp %s: %s", srv->dir, strerror (errno));
+  snprintf (srv->sock, sizeof srv->sock, "%s/sock", srv->dir);
+  snprintf (srv->pidfile, sizeof srv->pidfile, "%s/pid", srv->dir);
+  register_server (srv);
+}
+
+int
+server_start (struct server *srv, const char *const *args)
+{
+  if (plugin_path == NULL)
+    plugin_path = getenv ("GHOSTSWAP_PLUGIN");
+  if (plugin_path == NULL)
+    test_fail ("harness: server_start before harness_init");
+  make_dir (srv);
+  return spawn (srv, plugin_path, args, true);
+}
+
+int
+server_start_cmd (struct server *srv, const char *const *cmd)
+{
+  make_dir (srv);
+  return spawn (srv, NULL, cmd, false);
+}
+
+void
+server_kill (struct server *srv)
+{
+  if (srv->pid > 0) {
+    kill (srv->pid, SIGKILL);
+    waitpid (srv->pid, &srv->exit_status, 0);
+    srv->pid = 0;
+  }
+}
+
+int
+server_respawn (struct server *srv, const char *const *cmd)
+{
+  if (srv->dir[0] == '\0' || srv->pid > 0)
+    test_fail ("harness: server_respawn of a server that runs or was "
+               "stopped");
+  return spawn (srv, NULL, cmd, false);
 }
 
 /* Stop @srv, giving it @ticks * 10 ms to exit on SIGTERM.  (nbdkit waits

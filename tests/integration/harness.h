@@ -61,6 +61,21 @@ struct server {
  */
 int server_start (struct server *srv, const char *const *args);
 
+/* server_start_cmd - as server_start, but with any plugin: @cmd is what
+ * follows "-P dir/pid" ("memory", "size=64M", or "--filter=delay",
+ * "file", "file=...", ...), and without GHOSTSWAP_NBDKIT_WRAPPER.  For a
+ * second nbdkit serving a remote export.  Return: as server_start. */
+int server_start_cmd (struct server *srv, const char *const *cmd);
+
+/* server_kill - SIGKILL nbdkit and reap it, keeping its directory (the
+ * socket path stays valid for server_respawn). */
+void server_kill (struct server *srv);
+
+/* server_respawn - start nbdkit again in the same directory, on the same
+ * socket, with @cmd (as server_start_cmd) after server_kill.
+ * Return: as server_start. */
+int server_respawn (struct server *srv, const char *const *cmd);
+
 /* server_stop - kill nbdkit (SIGTERM, then SIGKILL), reap it, remove the
  * directory.  Safe to call twice. */
 void server_stop (struct server *srv);

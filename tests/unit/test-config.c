@@ -282,6 +282,39 @@ main (int argc, char *argv[])
   set_fails ("encrypt", "", -EINVAL);
   set_fails ("encrypt", "2", -EINVAL);
 
+  /* Remote backings: remote-timeout (seconds, 1..3600, default 30) and
+   * the TLS files (any non-empty string). */
+  gs_config_init (&cfg);
+  CHECK (cfg.remote_timeout == 30 && !cfg.tls_psk && !cfg.tls_username
+         && !cfg.tls_certificates);
+  cfg = set_ok ("remote-timeout", "1");
+  CHECK (cfg.remote_timeout == 1);
+  cfg = set_ok ("remote-timeout", "3600");
+  CHECK (cfg.remote_timeout == 3600);
+  set_fails ("remote-timeout", "0", -EINVAL);
+  set_fails ("remote-timeout", "3601", -EINVAL);
+  set_fails ("remote-timeout", "30s", -EINVAL);
+  set_fails ("remote-timeout", "", -EINVAL);
+  cfg = set_ok ("tls-psk", "/etc/ghostswap/keys.psk");
+  CHECK (cfg.tls_psk && strcmp (cfg.tls_psk, "/etc/ghostswap/keys.psk") == 0);
+  gs_config_free (&cfg);
+  cfg = set_ok ("tls-username", "node7");
+  CHECK (cfg.tls_username && strcmp (cfg.tls_username, "node7") == 0);
+  gs_config_free (&cfg);
+  cfg = set_ok ("tls-certificates", "/etc/pki/ghostswap");
+  CHECK (cfg.tls_certificates
+         && strcmp (cfg.tls_certificates, "/etc/pki/ghostswap") == 0);
+  gs_config_free (&cfg);
+  set_fails ("tls-psk", "", -EINVAL);
+  set_fails ("tls-username", "", -EINVAL);
+  set_fails ("tls-certificates", "", -EINVAL);
+  /* A URI is a backing like a path (checked when it is attached). */
+  cfg = set_ok ("backing", "nbd+unix:///e?socket=/run/remote.sock");
+  CHECK (cfg.nbacking == 1
+         && strcmp (cfg.backing[0], "nbd+unix:///e?socket=/run/remote.sock")
+            == 0);
+  gs_config_free (&cfg);
+
   set_fails ("sizes", "1G", -ENOENT);
   set_fails ("no-such-key", "1", -ENOENT);
   set_fails ("Size", "1G", -ENOENT);
